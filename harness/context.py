@@ -1,0 +1,30 @@
+"""Where a trial runs: directories and device. Not part of the spec (it does not change results)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_cache_dir() -> Path:
+    """HARNESS_CACHE_DIR, else $XDG_CACHE_HOME/tallrec-harness, else ~/.cache/tallrec-harness."""
+    if os.environ.get("HARNESS_CACHE_DIR"):
+        return Path(os.environ["HARNESS_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "tallrec-harness"
+
+
+@dataclass
+class TrialContext:
+    raw_dir: str | None = None            # None: data.sources resolves it (env var, then cache)
+    cache_dir: Path = field(default_factory=default_cache_dir)  # data, converted models, AT adapters
+    work_dir: Path | None = None          # this trial's scratch space (checkpoints); None: a temp dir
+    device: str | None = None             # None: cuda if available, else cpu
+
+    def __post_init__(self):
+        self.cache_dir = Path(self.cache_dir)
+
+    def subdir(self, name: str) -> Path:
+        path = self.cache_dir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path

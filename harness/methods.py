@@ -19,10 +19,18 @@ class MethodInfo:
     zero_shot: bool = False                  # the whole method is zero-shot (K = 0)
     uses_llm: bool = False                   # the grid's model block applies; needs a GPU slot
     # Variants whose trials must finish before the others start (AT adapters before `full`).
-    first_phase_variants: tuple[str, ...] = field(default_factory=tuple)
+    first_phase_variants: tuple[str, ...] = ()
+    # Which config blocks (harness.config) go into TrialSpec.params: by default the `baseline`
+    # block; `variant_blocks` overrides per variant. Only the blocks a trial uses are hashed,
+    # so e.g. changing the rec-tuning block never changes an AT trial's id.
+    blocks: tuple[str, ...] = ("baseline",)
+    variant_blocks: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def is_zero_shot(self, variant: str | None) -> bool:
         return self.zero_shot or (variant is not None and variant in self.zero_shot_variants)
+
+    def blocks_for(self, variant: str | None) -> tuple[str, ...]:
+        return self.variant_blocks.get(variant, self.blocks) if variant else self.blocks
 
 
 def _discover() -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The method registry: every name usable under `grid.method` in a grid.yaml.
 
-A method is a module with a `run(spec, ctx) -> MethodOutput` function and, optionally, an
+A method is a module with a `run(spec, ctx) -> MethodOutput` function (or such a function
+registered directly, "module:function") and, optionally, an
 `INFO = MethodInfo(...)` that tells grid expansion which variants it has and which of them are
 zero-shot. Baselines are discovered from the files of `baselines/` (adding one touches one file);
 the LLM method lives in `models/`.
@@ -41,8 +42,10 @@ def _discover() -> dict[str, str]:
 METHODS = Registry("method", {"tallrec": "models.tallrec"}, discover=_discover)
 
 
-def method_module(name: str):
-    return METHODS.get(name)
+def method_runner(name: str):
+    """The `run(spec, ctx)` of a method: a registered module's `run`, or a registered function."""
+    target = METHODS.get(name)
+    return target if callable(target) else target.run
 
 
 def method_info(name: str) -> MethodInfo:

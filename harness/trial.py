@@ -13,7 +13,7 @@ import pandas as pd
 
 from harness import provenance
 from harness.context import TrialContext
-from harness.methods import method_module
+from harness.methods import method_runner
 from harness.result import DomainMetric, MethodOutput, TrialResult
 from harness.spec import TrialSpec
 
@@ -58,7 +58,7 @@ def run_trial(spec: TrialSpec, ctx: TrialContext | None = None) -> TrialResult:
                          started_at=time.time(), host=provenance.host(),
                          versions=provenance.versions(), git_sha=sha, git_dirty=dirty)
     try:
-        out = method_module(spec.method).run(spec, ctx)
+        out = method_runner(spec.method)(spec, ctx)
         _check_output(spec, out)
         predictions = {d: out.predictions[d][["sample_id", "label", "score"]].reset_index(drop=True)
                        for d in spec.eval.domains}

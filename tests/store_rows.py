@@ -1,0 +1,28 @@
+"""Build TrialResults with known numbers for store and report tests."""
+import time
+
+import numpy as np
+import pandas as pd
+
+from harness.result import TrialResult
+from harness.spec import TrialSpec
+from harness.trial import metrics_from_predictions
+
+
+def make_result(method="random", variant=None, train_mix="movie", k=16, seed=0, status="complete",
+                n=50, domains=("movie", "book"), shift=0.0, error=None) -> TrialResult:
+    spec = TrialSpec(method=method, variant=variant, train_mix=train_mix, k=k, seed=seed)
+    rng = np.random.default_rng(seed * 1000 + k)
+    predictions = {}
+    if status == "complete":
+        for d in domains:
+            labels = rng.integers(0, 2, n)
+            labels[:2] = [0, 1]
+            scores = rng.random(n) + shift * labels
+            predictions[d] = pd.DataFrame({"sample_id": [f"{d}:test:{i:05d}" for i in range(n)],
+                                           "label": labels, "score": scores})
+    now = time.time()
+    return TrialResult(trial_id=spec.trial_id, spec_json=spec.canonical_json(), status=status,
+                       error=error, metrics=metrics_from_predictions(predictions, "test"),
+                       predictions=predictions, started_at=now - 2.0, finished_at=now,
+                       host="test-host", device="cpu")

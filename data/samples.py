@@ -1,0 +1,259 @@
+"""The canonical sample tables: what LLM methods (the text) and baselines (the ids) both read.
+
+``load_split(domain, split)`` returns one row per sample with the columns ``COLUMNS`` (in that
+order). The three splits of a domain are built together by ``data.movie`` / ``data.book`` and
+cached as Parquet under ``cache_dir`` (default ``default_cache_dir() / "data"``), in files named
+by a key over the raw files' fingerprint, ``BUILDER_VERSION`` and the build options, so a
+changed raw file, builder or option never reads a stale table. Loaded tables are also memoised
+in process (each call returns a copy).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import pandas as pd
+
+from harness.context import default_cache_dir
+from harness.errors import HarnessError
+
+BUILDER_VERSION = "1"   # bump whenever a builder's output changes
+DOMAINS = ("movie", "book")
+SPLITS = ("train", "valid", "test")
+RAW_DATASET = {"movie": "ml-100k", "book": "bookcrossing"}
+COLUMNS = ("sample_id", "domain", "split", "user_id", "history_item_ids", "history_labels",
+           "target_item_id", "label", "instruction", "input", "output")
+ITEM_COLUMNS = ("item_id", "title", "text")
+_LIST_COLUMNS = ("history_item_ids", "history_labels")
+
+_MEMO: dict[tuple, pd.DataFrame] = {}
+_LOCK = threading.RLock()
+
+
+def check_domain(domain: str) -> None:
+    if domain not in DOMAINS:
+        raise HarnessError(f"unknown domain {domain!r}; valid domains: {', '.join(DOMAINS)}")
+
+
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise HarnessError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+
+
+def data_cache_dir(cache_dir=None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else default_cache_dir() / "data"
+
+
+def _options(domain: str, book_label_alignment: str) -> dict:
+    if domain == "book":
+        from data.book import ALIGNMENTS, SPLIT_SEED
+
+        if book_label_alignment not in ALIGNMENTS:
+            raise HarnessError(f"unknown book label alignment {book_label_alignment!r}; "
+                               f"valid: {', '.join(ALIGNMENTS)}")
+        return {"label_alignment": book_label_alignment, "split_seed": SPLIT_SEED}
+    return {}
+
+
+def cache_key(domain: str, *, raw_dir=None, cache_dir=None, book_label_alignment="correct") -> str:
+    """The name stem of a domain's cached tables: domain, options and a hash of what they depend on."""
+    from data.sources import raw_fingerprint
+
+    options = _options(domain, book_label_alignment)
+    fingerprint = raw_fingerprint(RAW_DATASET[domain], raw_dir, cache_dir=data_cache_dir(cache_dir))
+    digest = hashlib.sha256(json.dumps({"builder": BUILDER_VERSION, "raw": fingerprint, "domain": domain,
+                                        "options": options}, sort_keys=True).encode()).hexdigest()[:16]
+    suffix = f"-{options['label_alignment']}" if domain == "book" else ""
+    return f"{domain}{suffix}-{digest}"
+
+
+def split_path(domain: str, split: str, key: str, cache_dir=None) -> Path:
+    return data_cache_dir(cache_dir) / f"{key}-{split}.parquet"
+
+
+def _canonical(domain: str, split: str, frame: pd.DataFrame) -> pd.DataFrame:
+    n = len(frame)
+    out = pd.DataFrame({
+        "sample_id": [f"{domain}:{split}:{i:05d}" for i in range(n)],
+        "domain": [domain] * n,
+        "split": [split] * n,
+    })
+    for column in COLUMNS[3:]:
+        values = frame[column]
+        out[column] = values.to_numpy() if column not in _LIST_COLUMNS else list(values)
+    out["label"] = out["label"].astype("int64")
+    return out[list(COLUMNS)]
+
+
+def _build(domain: str, raw_dir, cache_dir, book_label_alignment: str) -> dict[str, pd.DataFrame]:
+    if domain == "movie":
+        from data.movie import build_movie
+
+        splits = build_movie(raw_dir, cache_dir=data_cache_dir(cache_dir))
+    else:
+        from data.book import build_book
+
+        splits = build_book(raw_dir, label_alignment=book_label_alignment, cache_dir=data_cache_dir(cache_dir))
+    return {split: _canonical(domain, split, splits[split]) for split in SPLITS}
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(c, pa.string()) for c in COLUMNS[:4]] + [
+        ("history_item_ids", pa.list_(pa.string())), ("history_labels", pa.list_(pa.int64())),
+        ("target_item_id", pa.string()), ("label", pa.int64()),
+        ("instruction", pa.string()), ("input", pa.string()), ("output", pa.string())])
+    table = pa.Table.from_pydict({c: (frame[c].tolist()) for c in COLUMNS}, schema=schema)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)   # readers never see a half-written file
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    data = {}
+    for column in COLUMNS:
+        chunked = table.column(column)
+        if column in _LIST_COLUMNS:
+            data[column] = chunked.to_pylist()
+        else:
+            data[column] = chunked.to_pandas()
+    frame = pd.DataFrame(data)
+    return frame[list(COLUMNS)]
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive lock between processes (parallel trials build a table once, not N times)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: atomic renames still keep the cache consistent
+        yield
+        return
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ensure(domain: str, key: str, raw_dir, cache_dir, book_label_alignment: str) -> None:
+    paths = {s: split_path(domain, s, key, cache_dir) for s in SPLITS}
+    if all(p.is_file() for p in paths.values()):
+        return
+    data_cache_dir(cache_dir).mkdir(parents=True, exist_ok=True)
+    with _file_lock(data_cache_dir(cache_dir) / f".{key}.lock"):
+        if all(p.is_file() for p in paths.values()):   # another process built it meanwhile
+            return
+        built = _build(domain, raw_dir, cache_dir, book_label_alignment)
+        for split, frame in built.items():
+            _write_parquet(frame, paths[split])
+
+
+def load_split(domain: str, split: str, *, raw_dir=None, cache_dir=None,
+               book_label_alignment: str = "correct") -> pd.DataFrame:
+    """One split of one domain as the canonical table (columns ``COLUMNS``)."""
+    check_domain(domain)
+    check_split(split)
+    with _LOCK:
+        key = cache_key(domain, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment)
+        path = split_path(domain, split, key, cache_dir)
+        memo_key = (str(path.resolve()),)
+        if memo_key not in _MEMO:
+            _ensure(domain, key, raw_dir, cache_dir, book_label_alignment)
+            _MEMO[memo_key] = _read_parquet(path)   # built or cached: the same dtypes either way
+        return _MEMO[memo_key].copy()
+
+
+def load_split_path(domain: str, split: str, *, raw_dir=None, cache_dir=None,
+                    book_label_alignment: str = "correct") -> Path:
+    """Where ``load_split``'s table is cached (built if needed)."""
+    load_split(domain, split, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment)
+    key = cache_key(domain, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment)
+    return split_path(domain, split, key, cache_dir)
+
+
+# ----------------------------------------------------------------------------------------------
+# items
+
+
+def _build_items(domain: str, raw_dir, cache_dir) -> pd.DataFrame:
+    if domain == "movie":
+        from data.movie import read_titles
+
+        titles = read_titles(raw_dir, cache_dir=data_cache_dir(cache_dir))
+        ids = sorted(titles, key=int)
+        return pd.DataFrame({"item_id": ids, "title": [titles[i] for i in ids],
+                             "text": [titles[i] for i in ids]})
+    from data.book import eligible_users, joined_interactions
+
+    joined = joined_interactions(raw_dir, cache_dir=data_cache_dir(cache_dir))
+    _, positions = eligible_users(joined)
+    import numpy as np
+
+    rows = np.sort(np.concatenate(positions))
+    books = joined.iloc[rows].drop_duplicates("ISBN")
+    books = books.sort_values("ISBN", kind="stable")
+    return pd.DataFrame({"item_id": books["ISBN"].to_numpy(), "title": books["title"].to_numpy(),
+                         "text": [f"{t}, by {a}" for t, a in zip(books["title"], books["author"])]})
+
+
+def load_items(domain: str, *, raw_dir=None, cache_dir=None) -> pd.DataFrame:
+    """Item texts for text-embedding baselines: ``item_id`` (str), ``title``, ``text``.
+
+    movie: all 1,682 u.item movies; title and text are the u.item title with its year.
+    book: every book rated by an eligible user (any split, any label alignment), sorted by
+    ISBN; title as published, text ``Title, by Author``.
+    """
+    check_domain(domain)
+    from data.sources import raw_fingerprint
+
+    with _LOCK:
+        fingerprint = raw_fingerprint(RAW_DATASET[domain], raw_dir, cache_dir=data_cache_dir(cache_dir))
+        digest = hashlib.sha256(f"{BUILDER_VERSION}:{fingerprint}:items".encode()).hexdigest()[:16]
+        path = data_cache_dir(cache_dir) / f"{domain}-items-{digest}.parquet"
+        memo_key = (str(path.resolve()),)
+        if memo_key not in _MEMO:
+            if path.is_file():
+                frame = pd.read_parquet(path)
+            else:
+                frame = _build_items(domain, raw_dir, cache_dir)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                frame.to_parquet(tmp, index=False)
+                os.replace(tmp, path)
+            _MEMO[memo_key] = frame[list(ITEM_COLUMNS)]
+        return _MEMO[memo_key].copy()
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def prepare_all(raw_dir=None, cache_dir=None, book_label_alignment: str = "correct") -> pd.DataFrame:
+    """Build (or find) every split and item table; one summary row per (domain, split)."""
+    rows = []
+    for domain in DOMAINS:
+        for split in SPLITS:
+            frame = load_split(domain, split, raw_dir=raw_dir, cache_dir=cache_dir,
+                               book_label_alignment=book_label_alignment)
+            key = cache_key(domain, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment)
+            rows.append({"domain": domain, "split": split, "samples": len(frame),
+                         "positive_rate": float(frame["label"].mean()) if len(frame) else float("nan"),
+                         "cache_path": str(split_path(domain, split, key, cache_dir))})
+        load_items(domain, raw_dir=raw_dir, cache_dir=cache_dir)
+    return pd.DataFrame(rows, columns=["domain", "split", "samples", "positive_rate", "cache_path"])
+
+
+def clear_memo() -> None:
+    """Forget the in-process tables (the Parquet cache stays)."""
+    with _LOCK:
+        _MEMO.clear()

@@ -1,0 +1,7 @@
+-- Published TALLRec numbers (Table 3) drawn over Figure 3(b).
+SELECT domain_label(eval_domain) AS domain,
+       method_label(method, variant) AS method,
+       k,
+       auc_x100 AS auc
+FROM paper_numbers
+WHERE source_table = 'Table 3' AND train_mix = eval_domain

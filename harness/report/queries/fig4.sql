@@ -1,0 +1,17 @@
+-- Figure 4: cross-domain generalisation. TALLRec (full) rec-tuned on K samples of Movie, of
+-- Book, or of both, tested on each domain. Mean over seeds, band = mean ± one std.
+SELECT domain_label(eval_domain) AS domain,
+       'Trained on ' || mix_label(train_mix) AS trained_on,
+       k,
+       avg(auc) * 100 AS auc,
+       stddev_samp(auc) * 100 AS auc_sd,
+       count(auc) AS seeds,
+       (avg(auc) - stddev_samp(auc)) * 100 AS auc_lo,
+       (avg(auc) + stddev_samp(auc)) * 100 AS auc_hi
+FROM results
+WHERE split = 'test'
+  AND auc IS NOT NULL
+  AND method = 'tallrec' AND variant = 'full'
+  AND train_mix IS NOT NULL AND k > 0
+GROUP BY ALL
+ORDER BY domain, trained_on, k

@@ -74,6 +74,7 @@ class Store:
     def __init__(self, path: str | Path = DEFAULT_DB, wait_s: float = 10.0):
         self.path = Path(path)
         self.wait_s = wait_s
+        self._migrated = False   # the DDL runs once per Store, not on every write (50-90 ms)
 
     # -- connections -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -81,7 +82,9 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = _connect(self.path, read_only=False, wait_s=self.wait_s)
         try:
-            self._migrate(con)
+            if not self._migrated:
+                self._migrate(con)
+                self._migrated = True
             yield con
         finally:
             con.close()

@@ -75,4 +75,6 @@ class BaselineConfig(_Block):
     hidden_size: int = Field(default=64, ge=1)
     valid_max_samples: int | None = Field(default=None, ge=1)
     encoder: str = "minilm"           # -BERT variants: alias or HF encoder path (paper: bert-base-uncased)
+    text_hidden_size: int = Field(default=1024, ge=1)   # -BERT variants: GRU width (paper: 1024)
+    text_num_layers: int = Field(default=4, ge=1)       # -BERT variants: GRU layers (paper: 4)
     device: Literal["auto", "cpu", "cuda"] = "auto"

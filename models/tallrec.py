@@ -1,0 +1,192 @@
+"""`tallrec`: TALLRec's AT, RT and full variants (LoRA through peft, the HF Trainer).
+
+* AT   - LoRA instruction-tuned on Alpaca (no rec samples), evaluated zero-shot. The adapter is
+         a cached artifact (models/at_cache.py) keyed by (model, lora, at, seed).
+* RT   - a fresh LoRA rec-tuned on the K training samples (K per domain for `both`).
+* full - the AT adapter, then rec-tuned on the K samples.
+
+Rec-tuning validates once per epoch on the training domains' validation split (capped with
+`training.valid_max_samples`), stops early after `patience` evaluations without a better AUC and
+restores the best checkpoint. Every trial then scores the eval split of every domain in
+`spec.eval.domains` (cross-domain) with the one-pass scorer (models/scoring.py); run_trial
+computes the AUCs from those scores.
+
+The base model comes from the worker's model cache (models/cache.py): a second trial on the same
+base reuses the loaded weights; each trial attaches its own adapter and detaches it at the end.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from harness.config import ATConfig, LoraConfig, ModelConfig, TrainingConfig
+from harness.errors import HarnessError
+from harness.methods import MethodInfo
+from harness.result import MethodOutput
+from harness.trial_data import as_predictions, eval_samples, train_samples, valid_samples
+
+INFO = MethodInfo(variants=("AT", "RT", "full"), zero_shot_variants=("AT",), uses_llm=True,
+                  first_phase_variants=("AT",),
+                  variant_blocks={"AT": ("lora", "at"), "RT": ("lora", "training"),
+                                  "full": ("lora", "training", "at")})
+
+
+def parse_blocks(spec) -> tuple[ModelConfig, LoraConfig, TrainingConfig | None, ATConfig | None]:
+    if spec.variant not in INFO.variants:
+        raise HarnessError(f"tallrec has no variant {spec.variant!r}; variants: {', '.join(INFO.variants)}")
+    blocks = INFO.blocks_for(spec.variant)
+    try:
+        model = ModelConfig.model_validate(spec.model or {})
+        lora = LoraConfig.model_validate(spec.params.get("lora") or {})
+        training = TrainingConfig.model_validate(spec.params.get("training") or {}) \
+            if "training" in blocks else None
+        at = ATConfig.model_validate(spec.params.get("at") or {}) if "at" in blocks else None
+    except ValueError as exc:
+        raise HarnessError(f"tallrec {spec.variant}: bad config: {' '.join(str(exc).split())[:400]}") from exc
+    return model, lora, training, at
+
+
+def score_mode(spec) -> str:
+    """`params.score_mode` (a free-form knob, `overrides.<method>.params` in a grid): "two-way"
+    (default) or "tallrec" (TALLRec's softmax over the two probabilities, models/scoring.py)."""
+    from models.scoring import SCORE_MODES
+
+    mode = spec.params.get("score_mode", "two-way")
+    if mode not in SCORE_MODES:
+        raise HarnessError(f"unknown score_mode {mode!r}; known: {', '.join(SCORE_MODES)}")
+    return mode
+
+
+def score_domains(model, tokenizer, evals: dict, template: str, batch_size: int,
+                  mode: str = "two-way") -> tuple[dict, dict]:
+    """Scores of every eval domain: (predictions, per-domain stats)."""
+    from models.scoring import YesNoScorer, render_prompts
+
+    predictions, stats = {}, {}
+    for domain, frame in evals.items():
+        scorer = YesNoScorer(model, tokenizer, batch_size=batch_size, mode=mode)
+        scores = scorer.score(render_prompts(frame, template))
+        predictions[domain] = as_predictions(frame, scores)
+        s = scorer.last
+        stats[domain] = {"n": s.samples, "seconds": round(s.seconds, 3), "prefix_tokens": s.prefix_tokens,
+                         "tokens": s.tokens, "answer_ids": list(s.answer_ids or ())}
+    return predictions, stats
+
+
+def run(spec, ctx) -> MethodOutput:
+    model_cfg, lora, training, at = parse_blocks(spec)
+    if training is not None and (spec.train_mix is None or spec.k < 1):
+        raise HarnessError(f"tallrec {spec.variant} rec-tunes on K samples: set train_mix and k >= 1")
+    return run_llm(spec, ctx, model_cfg, lora, training, at)
+
+
+def run_llm(spec, ctx, model_cfg: ModelConfig, lora: LoraConfig | None,
+            training: TrainingConfig | None, at: ATConfig | None) -> MethodOutput:
+    """Score spec.eval's domains with the base model plus: the AT adapter (at), rec-tuned on the
+    K samples (training), both (full), a fresh LoRA rec-tuned (lora + training), or nothing
+    (all None: the untuned base, the `icl` baseline's `base` variant)."""
+    from models.cache import borrow
+    from models.loading import check_8bit, resolve_device
+    from models.monitor import PeakMemory
+    from models.training import check_deepspeed
+
+    mode = score_mode(spec)
+    device = resolve_device(ctx.device)
+    check_8bit(model_cfg, device)
+    deepspeed = check_deepspeed(training.deepspeed, device) if training else None
+    if at is not None and at.adapter_path:
+        from models.adapters import check_adapter_dir
+
+        check_adapter_dir(at.adapter_path, "AT adapter")
+
+    timings: dict[str, float] = {}
+    extra: dict = {"variant": spec.variant, "device": device, "score_mode": mode}
+    t0 = time.perf_counter()
+    evals = eval_samples(spec, ctx)
+    train = valid = None
+    if training is not None:
+        train = train_samples(spec, ctx)
+        valid = valid_samples(spec, ctx, training.valid_max_samples)
+    timings["data_s"] = time.perf_counter() - t0
+
+    with ExitStack() as stack:
+        mem = stack.enter_context(PeakMemory())
+        work = Path(ctx.work_dir) if ctx.work_dir else Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="tallrec-")))
+        base = stack.enter_context(borrow(model_cfg, ctx.cache_dir, device, cacheable=deepspeed is None))
+        timings["load_s"] = base.load_s
+        extra["model_cache_hit"] = base.reused
+        predictions, score_stats = _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals,
+                                                train, valid, work, device, deepspeed, timings, extra,
+                                                mode)
+    extra.update(mem.as_extra())
+    extra["score"] = score_stats
+    if deepspeed:
+        _reset_accelerate_state()
+    return MethodOutput(predictions=predictions, split=spec.eval.split, timings=timings, extra=extra)
+
+
+def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, valid, work: Path,
+                 device, deepspeed, timings, extra, mode):
+    from models.adapters import adapter_summary, attach_new, attach_saved, detach
+
+    model, tok = base.model, base.tokenizer
+    if at is not None:
+        from models.at_cache import find_or_build
+
+        t0 = time.perf_counter()
+        adapter = find_or_build(model_cfg, lora, at, spec.seed, ctx, model, tok, device)
+        timings["at_s"] = time.perf_counter() - t0
+        extra["at_adapter"] = {"path": str(adapter.path), "key": adapter.key, "built": adapter.built,
+                               "build_s": round(adapter.build_s, 3)}
+        peft_model = attach_saved(model, adapter.path, trainable=training is not None)
+    elif lora is not None and training is not None:
+        peft_model = attach_new(model, lora, spec.seed)
+    else:  # the untuned base model
+        peft_model = None
+    try:
+        scored = peft_model if peft_model is not None else model
+        extra["trainable_params"] = sum(p.numel() for p in scored.parameters() if p.requires_grad) \
+            if peft_model is not None else 0
+        if training is not None:
+            from models.training import train_lora
+
+            extra.update(train_rows=len(train), valid_rows=len(valid))
+            outcome = train_lora(peft_model, tok, train, cfg=training, template=model_cfg.template,
+                                 seed=spec.seed, output_dir=work / "checkpoints", device=device,
+                                 valid_frame=valid, deepspeed=deepspeed,
+                                 gradient_checkpointing=model_cfg.gradient_checkpointing,
+                                 dtype=model_cfg.dtype, score_mode=mode)
+            shutil.rmtree(work / "checkpoints", ignore_errors=True)
+            timings["train_s"] = outcome.train_s
+            timings["valid_score_s"] = outcome.valid_score_s
+            extra.update(tokens_seen=outcome.tokens_seen, global_step=outcome.global_step,
+                         epochs=outcome.epochs, best_valid_auc=outcome.best_auc,
+                         best_step=outcome.best_step, valid_history=outcome.history,
+                         final_loss=outcome.losses[-1] if outcome.losses else None)
+            peft_model.save_pretrained(str(work / "adapter"))
+            extra.update(adapter_summary(work / "adapter"))
+            if ctx.work_dir:
+                extra["adapter_dir"] = str(work / "adapter")
+        t0 = time.perf_counter()
+        batch = training.score_batch_size if training is not None else 32
+        predictions, stats = score_domains(scored, tok, evals, model_cfg.template, batch, mode)
+        timings["score_s"] = time.perf_counter() - t0
+    finally:
+        if peft_model is not None:
+            detach(peft_model)
+    return predictions, stats
+
+
+def _reset_accelerate_state() -> None:
+    """A DeepSpeed Trainer leaves accelerate's process-wide state configured for DeepSpeed."""
+    try:
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    except Exception:  # noqa: BLE001 - best effort; the next trial builds its own state
+        pass

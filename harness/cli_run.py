@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from harness.errors import HarnessError
 from harness.provenance import PROJECT_ROOT
 from harness.store import Store
 
@@ -86,6 +87,19 @@ def print_plan(console: Console, frame, title: str) -> None:
     console.print(table)
 
 
+def check_models(specs, grid_path) -> None:
+    """Fail before anything runs or is stored if a model block names no model we can find
+    (an unknown alias or local path; hub ids are checked when a worker loads them)."""
+    from harness.config import ModelConfig
+    from models.loading import resolve_source
+
+    for model in {s.model and json.dumps(s.model, sort_keys=True) for s in specs} - {None}:
+        try:
+            resolve_source(ModelConfig.model_validate(json.loads(model)))
+        except HarnessError as exc:
+            raise HarnessError(f"{grid_path}: model.name: {exc}") from exc
+
+
 def main(args) -> int:
     from harness.grid import expand, load_grid
 
@@ -94,6 +108,7 @@ def main(args) -> int:
     grid = load_grid(grid_path)
     db = Path(args.db or grid.store)
     specs = expand(grid)
+    check_models(specs, grid_path)
     store = Store(db)
     stored = store.trial_status()
     todo = [s for s in specs if s.trial_id not in stored

@@ -93,7 +93,7 @@ def check_models(specs, grid_path) -> None:
     from harness.config import ModelConfig
     from models.loading import resolve_source
 
-    for model in {s.model and json.dumps(s.model, sort_keys=True) for s in specs} - {None}:
+    for model in {json.dumps(s.model, sort_keys=True) for s in specs if s.model}:
         try:
             resolve_source(ModelConfig.model_validate(json.loads(model)))
         except HarnessError as exc:

@@ -141,13 +141,8 @@ class LineSection(_Figure):
         return [c for c in (self.x, self.y, self.series, self.facet) if c] + list(self.band or ())
 
 
-class BarSection(_Figure):
-    view: Literal["bar"]
-    x: str
-    y: str
-    series: str | None = None
-    error: str | None = None                # column with the error bar's half-width
-    logy: bool = False
+class _FigureWithoutOverlay(_Figure):
+    """Bar and heatmap views: published numbers cannot be drawn on them."""
 
     @model_validator(mode="after")
     def _no_overlay(self):
@@ -155,11 +150,20 @@ class BarSection(_Figure):
             raise ValueError("`overlay` is supported on `table` and `line` views only")
         return self
 
+
+class BarSection(_FigureWithoutOverlay):
+    view: Literal["bar"]
+    x: str
+    y: str
+    series: str | None = None
+    error: str | None = None                # column with the error bar's half-width
+    logy: bool = False
+
     def columns_used(self) -> list[str]:
         return [c for c in (self.x, self.y, self.series, self.error) if c]
 
 
-class HeatmapSection(_Figure):
+class HeatmapSection(_FigureWithoutOverlay):
     view: Literal["heatmap"]
     x: str
     y: str
@@ -169,12 +173,6 @@ class HeatmapSection(_Figure):
     cmap: str = "cividis"                   # perceptually uniform, colour-blind safe
     vmin: float | None = None               # colour scale limits (default: the data's range)
     vmax: float | None = None
-
-    @model_validator(mode="after")
-    def _no_overlay(self):
-        if self.overlay:
-            raise ValueError("`overlay` is supported on `table` and `line` views only")
-        return self
 
     def columns_used(self) -> list[str]:
         return [self.x, self.y, self.value]

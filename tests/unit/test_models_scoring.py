@@ -135,3 +135,62 @@ def test_unknown_score_mode(tiny):
     model, tok = tiny
     with pytest.raises(HarnessError, match="unknown score mode"):
         YesNoScorer(model, tok, mode="three-way")
+
+
+def _grouped_prompts():
+    """Prompts that share long openings beyond the template, as a user's consecutive movie
+    windows do: the same liked list followed by different dislikes, extra likes and targets."""
+    from models.testing import MOVIE_INSTRUCTION, TITLES
+    from models.prompts import render_prompt
+
+    prompts = []
+    for g in range(3):
+        liked = ", ".join(f'"{t}"' for t in TITLES[g:g + 6])
+        for j in range(4 + g):
+            extra = "".join(f', "{t}"' for t in TITLES[10:10 + j % 3])
+            prompts.append(render_prompt(MOVIE_INSTRUCTION, f'User Preference: {liked}{extra}\nUser Unpreference: '
+                                         f'"{TITLES[(j + 7) % 20]}"\nWhether the user will like the target '
+                                         f'movie "{TITLES[(3 * j + g) % 20]}"?'))
+    return prompts + render_prompts(fake_samples("movie", "test", 10), "alpaca")
+
+
+@pytest.mark.parametrize("chunk", [256, 5])
+def test_grouped_prefixes_score_like_generate_and_like_each_prompt_alone(tiny, monkeypatch, chunk):
+    import models.scoring as scoring
+
+    monkeypatch.setattr(scoring, "GROUP_CHUNK", chunk)
+    model, tok = tiny
+    prompts = _grouped_prompts()
+    yes, no = answer_token_ids(tok, prompts[0])
+    ref = tallrec_generate_scores(model, tok, prompts, yes, no, "two-way", max_new_tokens=2)
+    scorer = YesNoScorer(model, tok, batch_size=4, max_batch_tokens=300)
+    got = scorer.score(prompts)
+    assert scorer.last.grouped_samples >= 15   # the three groups at least
+    plain = YesNoScorer(model, tok, batch_size=4, group_prefixes=False)
+    flat = plain.score(prompts)
+    assert scorer.last.computed_tokens < plain.last.computed_tokens - 200
+    alone = np.array([YesNoScorer(model, tok, prefix_cache=False).score([p])[0] for p in prompts])
+    assert np.abs(got - ref).max() < 1e-4 and np.abs(got - flat).max() < 1e-5
+    assert np.abs(got - alone).max() < 1e-5
+
+
+def test_prefix_groups_keep_a_token_to_run_and_need_min_shared():
+    from models.scoring import prefix_groups
+
+    enc = [[1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 7], [1, 2, 9, 9, 9], [1, 2, 3, 4, 5, 6], [1, 2, 3, 4]]
+    # sorted: 4 ([1,2,3,4]) shares 4 tokens with 0, 1, 3 but must keep its last token to run
+    assert prefix_groups(enc, plen=2, min_shared=1) == [(3, [4, 0, 3, 1]), (2, [2])]
+    assert prefix_groups(enc, plen=2, min_shared=2) == [(2, [4]), (5, [0, 3, 1]), (2, [2])]
+    assert prefix_groups(enc, plen=2, min_shared=4) == [(2, [i]) for i in (4, 0, 3, 1, 2)]
+
+
+def test_batches_respect_rows_and_padded_token_caps():
+    from models.scoring import _batches
+
+    enc = [[0] * n for n in (10, 50, 12, 40, 11, 45)]
+    rows = [(i, 0, None) for i in range(len(enc))]
+    batches = list(_batches(enc, rows, batch_size=2, max_tokens=None))
+    assert [[r[0] for r in b] for b in batches] == [[0, 4], [2, 3], [5, 1]]  # sorted by length
+    capped = list(_batches(enc, rows, batch_size=8, max_tokens=100))
+    assert all(len(b) * max(len(enc[r[0]]) for r in b) <= 100 for b in capped)
+    assert sorted(r[0] for b in capped for r in b) == list(range(6))

@@ -7,10 +7,12 @@ Both methods see the same model and the first N samples of the movie test split:
   `generate(max_new_tokens=128, output_scores=True, return_dict_in_generate=True)`, greedy),
   score from the first step's scores;
 * forward: one plain forward pass per batch of --batch-size prompts (sorted by length over all
-  N prompts, as the harness scores a domain), logits for the last position only;
+  N prompts, as the harness scores a domain), logits for the last position only, torch's own
+  linear layers;
 * one-pass: the harness scorer as trials run it (models/scoring.py): the same, plus the shared
   prompt prefix computed once and its key/value cache reused by every batch, prompts that share
-  a longer prefix scored as groups, and batches capped at 1024 padded tokens on a CPU.
+  a longer prefix scored as groups, batches capped at 1024 padded tokens on a CPU and float32
+  linear layers run on oneDNN-packed weights (models/cpu_linear.py).
 `--rounds` rounds (default 2) of the three methods, the first method rotating from round to
 round so that load from other processes on a shared machine falls on all three alike; wall and
 CPU seconds are averaged over the rounds. Prints a table, the largest score differences
@@ -112,7 +114,8 @@ def main(argv=None) -> dict:
             else:  # the harness scores a whole domain in one call: sorted by length over all N
                 # forward: plain batches of --batch-size; one-pass: the harness scorer as trials run it
                 kw = ({"batch_size": args.batch_size} if name == "one-pass" else
-                      {"batch_size": args.batch_size, "prefix_cache": False, "max_batch_tokens": None})
+                      {"batch_size": args.batch_size, "prefix_cache": False, "max_batch_tokens": None,
+                       "packed_linears": False})
                 scorer = YesNoScorer(model, tok, **kw)
                 two, wall, cpu = _timed(lambda: scorer.score(prompts))
                 tall = YesNoScorer(model, tok, mode="tallrec", **kw).score(prompts)  # untimed
@@ -128,7 +131,8 @@ def main(argv=None) -> dict:
         rows[name].update(max_abs_diff_two_way=float(np.abs(two - ref_two).max()),
                           max_abs_diff_tallrec=float(np.abs(tall - ref_tall).max()),
                           computed_tokens=stats[name].computed_tokens, prompt_tokens=stats[name].tokens,
-                          batches=stats[name].batches, grouped_samples=stats[name].grouped_samples)
+                          batches=stats[name].batches, grouped_samples=stats[name].grouped_samples,
+                          packed_linears=stats[name].packed_linears)
     rows["generate"]["decode_steps"] = steps
     prefix_tokens = stats["one-pass"].prefix_tokens
     rows["one-pass"]["prefix_tokens"] = prefix_tokens

@@ -18,7 +18,9 @@ over the prompt, so this module runs exactly that pass and nothing else:
   the same liked titles) form a group: one of them, the leader, runs in the first pass and the
   keys and values of the group's prefix are kept from it; the others then run only what follows
   that prefix, from a cache of [shared prefix][left padding][group prefix];
-* on a CPU a batch holds at most 1024 padded tokens: smaller batches run faster there.
+* on a CPU a batch holds at most 1024 padded tokens: smaller batches run faster there; and
+  float32 linear layers run through oneDNN on weights packed once per call
+  (models/cpu_linear.py), the same float32 arithmetic at less time.
 
 Score modes (the answer ids come from the tokenizer, see `answer_token_ids`):
 * "two-way" (default): softmax over the logits of the two answer tokens, i.e.
@@ -31,11 +33,13 @@ from __future__ import annotations
 
 import inspect
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from harness.errors import HarnessError
+from models.cpu_linear import packed_linears
 
 SCORE_MODES = ("two-way", "tallrec")
 ANSWERS = ("Yes.", "No.")
@@ -87,7 +91,8 @@ def prefix_groups(enc: list[list[int]], plen: int, min_shared: int) -> list[tupl
             last = enc[members[-1]]
             c = min(shared, common_prefix_len([last, enc[i]]), len(enc[i]) - 1)
             if c - plen >= min_shared:
-                groups[-1] = (c, members + [i])
+                members.append(i)
+                groups[-1] = (c, members)
                 continue
         groups.append((len(enc[i]) - 1, [i]))  # a lone prompt's shared length is provisional
     return [(shared if len(members) > 1 else plen, members) for shared, members in groups]
@@ -101,6 +106,7 @@ class ScoreStats:
     grouped_samples: int = 0   # samples scored after a group prefix longer than the shared one
     tokens: int = 0            # prompt tokens (without padding) the scores cover
     computed_tokens: int = 0   # token positions actually run (padding included, prefixes once)
+    packed_linears: int = 0    # linear layers run on oneDNN-packed weights (CPU, float32)
     seconds: float = 0.0
     answer_ids: tuple[int, int] | None = None
     extra: dict = field(default_factory=dict)
@@ -133,17 +139,20 @@ class YesNoScorer:
     activations stay in cache and memory is not faulted in anew for every layer; measured in
     docs/performance.md), and no cap on an accelerator. `group_prefixes` also shares longer
     prefixes among groups of prompts (a user's consecutive movie windows often share their
-    liked-list opening): a group's tokens beyond the common prefix are run once, by its leader."""
+    liked-list opening): a group's tokens beyond the common prefix are run once, by its leader.
+    `packed_linears` ("auto": on a CPU) runs float32 linear layers on oneDNN-packed weights."""
 
     def __init__(self, model, tokenizer, *, batch_size: int = 32, prefix_cache: bool = True,
                  mode: str = "two-way", answer_ids: tuple[int, int] | None = None,
-                 max_batch_tokens: int | str | None = "auto", group_prefixes: bool = True):
+                 max_batch_tokens: int | str | None = "auto", group_prefixes: bool = True,
+                 packed_linears: bool | str = "auto"):
         if mode not in SCORE_MODES:
             raise HarnessError(f"unknown score mode {mode!r}; known: {', '.join(SCORE_MODES)}")
         self.model, self.tokenizer = model, tokenizer
         self.batch_size, self.prefix_cache, self.mode = batch_size, prefix_cache, mode
         self.answer_ids = answer_ids
         self.max_batch_tokens, self.group_prefixes = max_batch_tokens, group_prefixes
+        self.packed_linears = packed_linears
         self.last = ScoreStats()
 
     def score(self, prompts: list[str]) -> np.ndarray:
@@ -178,8 +187,10 @@ class YesNoScorer:
         was_training = self.model.training
         self.model.eval()
         scores = np.empty(len(prompts), dtype=np.float64)
+        pack = device.type == "cpu" if self.packed_linears == "auto" else bool(self.packed_linears)
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), (packed_linears(self.model) if pack else nullcontext(0)) as n:
+                stats.packed_linears = n
                 prefix = self._prefix_kv(enc[0][:plen], device) if plen else None
                 stats.computed_tokens += plen
                 for chunk in _chunks(groups, GROUP_CHUNK):

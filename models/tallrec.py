@@ -72,6 +72,8 @@ def score_domains(model, tokenizer, evals: dict, template: str, batch_size: int,
         predictions[domain] = as_predictions(frame, scores)
         s = scorer.last
         stats[domain] = {"n": s.samples, "seconds": round(s.seconds, 3), "prefix_tokens": s.prefix_tokens,
+                         "grouped_samples": s.grouped_samples, "computed_tokens": s.computed_tokens,
+                         "packed_linears": s.packed_linears,
                          "tokens": s.tokens, "answer_ids": list(s.answer_ids or ())}
     return predictions, stats
 

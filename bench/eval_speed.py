@@ -49,6 +49,24 @@ def generate_scores(model, gtok, prompts, yes, no, max_new_tokens):
     return two, tall, len(out.scores)
 
 
+def movie_prompts_and_model(args):
+    """The first --n movie test prompts and the --model on the CPU, with --threads and --cache-dir."""
+    import torch
+
+    from data.samples import load_split
+    from harness.config import ModelConfig
+    from harness.context import TrialContext
+    from models.loading import load_base
+    from models.scoring import render_prompts
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ctx = TrialContext(cache_dir=args.cache_dir) if args.cache_dir else TrialContext()
+    frame = load_split("movie", "test", raw_dir=ctx.raw_dir, cache_dir=ctx.cache_dir / "data").head(args.n)
+    model, tok = load_base(ModelConfig(name=args.model), ctx.cache_dir, "cpu")
+    return render_prompts(frame, "alpaca"), model, tok
+
+
 def _timed(fn):
     w, c = time.perf_counter(), time.process_time()
     out = fn()
@@ -69,19 +87,9 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from harness.config import ModelConfig
-    from harness.context import TrialContext
-    from models.loading import load_base
-    from models.scoring import YesNoScorer, answer_token_ids, render_prompts
+    from models.scoring import YesNoScorer, answer_token_ids
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    ctx = TrialContext(cache_dir=args.cache_dir) if args.cache_dir else TrialContext()
-    from data.samples import load_split
-
-    frame = load_split("movie", "test", raw_dir=ctx.raw_dir, cache_dir=ctx.cache_dir / "data").head(args.n)
-    prompts = render_prompts(frame, "alpaca")
-    model, tok = load_base(ModelConfig(name=args.model), ctx.cache_dir, "cpu")
+    prompts, model, tok = movie_prompts_and_model(args)
     yes, no = answer_token_ids(tok, prompts[0])
 
     from transformers import AutoTokenizer

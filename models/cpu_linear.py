@@ -3,7 +3,7 @@
 torch runs `nn.Linear` on a CPU through MKL's sgemm, which reads the weight in its plain layout
 on every call. oneDNN with the weight reordered once into its blocked layout (what
 torch.compile's CPU weight freezing does, through the same two ops) runs the same float32
-products faster: 13% less scoring time on the 2-core AMD EPYC of docs/performance.md. The
+products faster: 12-13% less scoring time on the 2-core AMD EPYC of docs/performance.md. The
 arithmetic stays float32 (sums in another order: differences of ~1e-6 relative), so scores
 stay equal to generate()'s within the tested 1e-4.
 

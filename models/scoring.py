@@ -140,12 +140,13 @@ class YesNoScorer:
     docs/performance.md), and no cap on an accelerator. `group_prefixes` also shares longer
     prefixes among groups of prompts (a user's consecutive movie windows often share their
     liked-list opening): a group's tokens beyond the common prefix are run once, by its leader.
-    `packed_linears` ("auto": on a CPU) runs float32 linear layers on oneDNN-packed weights."""
+    `packed_linears` runs the model's float32 CPU linear layers on oneDNN-packed weights (a
+    model on an accelerator has none)."""
 
     def __init__(self, model, tokenizer, *, batch_size: int = 32, prefix_cache: bool = True,
                  mode: str = "two-way", answer_ids: tuple[int, int] | None = None,
                  max_batch_tokens: int | str | None = "auto", group_prefixes: bool = True,
-                 packed_linears: bool | str = "auto"):
+                 packed_linears: bool = True):
         if mode not in SCORE_MODES:
             raise HarnessError(f"unknown score mode {mode!r}; known: {', '.join(SCORE_MODES)}")
         self.model, self.tokenizer = model, tokenizer
@@ -187,9 +188,8 @@ class YesNoScorer:
         was_training = self.model.training
         self.model.eval()
         scores = np.empty(len(prompts), dtype=np.float64)
-        pack = device.type == "cpu" if self.packed_linears == "auto" else bool(self.packed_linears)
         try:
-            with torch.inference_mode(), (packed_linears(self.model) if pack else nullcontext(0)) as n:
+            with torch.inference_mode(), (packed_linears(self.model) if self.packed_linears else nullcontext(0)) as n:
                 stats.packed_linears = n
                 prefix = self._prefix_kv(enc[0][:plen], device) if plen else None
                 stats.computed_tokens += plen

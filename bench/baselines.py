@@ -49,9 +49,9 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from harness.context import TrialContext
-    from harness.spec import TrialSpec
-    from harness.trial import run_trial
+    from harness.core.context import TrialContext
+    from harness.core.spec import TrialSpec
+    from harness.core.trial import run_trial
 
     torch.set_num_threads(args.threads)
     ctx = TrialContext(raw_dir=args.raw_dir) if args.cache_dir is None else \
@@ -67,7 +67,7 @@ def main(argv=None) -> dict:
 
     # Warm-up (untimed per trial): sample tables; the text cache for every item a trial needs.
     t0 = time.perf_counter()
-    from harness import trial_data
+    from data import trial as trial_data
     from baselines import _text
 
     for mix in args.train_mixes:

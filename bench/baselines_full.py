@@ -45,8 +45,8 @@ def main(argv=None) -> dict:
     from baselines import _seqrec as S
     from baselines import _text
     from data.samples import load_split
-    from harness.config import BaselineConfig
-    from harness.context import TrialContext
+    from harness.core.config import BaselineConfig
+    from harness.core.context import TrialContext
 
     torch.set_num_threads(args.threads)
     ctx = TrialContext(raw_dir=args.raw_dir) if args.cache_dir is None else \

@@ -54,8 +54,8 @@ def movie_prompts_and_model(args):
     import torch
 
     from data.samples import load_split
-    from harness.config import ModelConfig
-    from harness.context import TrialContext
+    from harness.core.config import ModelConfig
+    from harness.core.context import TrialContext
     from models.loading import load_base
     from models.scoring import render_prompts
 

@@ -34,21 +34,21 @@ os.chdir(ROOT)   # Ray workers start in the driver's directory and import tests.
 
 
 def _specs(method: str, n: int, **params):
-    from harness.spec import EvalSpec, TrialSpec
+    from harness.core.spec import EvalSpec, TrialSpec
 
     return [TrialSpec(method=method, seed=i, params=params, eval=EvalSpec(domains=("movie",)))
             for i in range(n)]
 
 
 def _options(storage: Path, cpus: int | None):
-    from harness.tune import TuneOptions
+    from harness.tune.options import TuneOptions
 
     return TuneOptions(resources=lambda spec: (1.0, 0.0), storage_path=storage, num_cpus=cpus,
                        max_retries=0, imports=("tests.fixtures.methods",))
 
 
 def bench_loop(specs, store) -> tuple[float, float]:
-    from harness.trial import run_trial
+    from harness.core.trial import run_trial
 
     started = time.perf_counter()
     results = [run_trial(s) for s in specs]
@@ -60,7 +60,7 @@ def bench_loop(specs, store) -> tuple[float, float]:
 
 
 def bench_tune(specs, options, store, tag: str):
-    from harness.tune import resolve_resources, run_trials
+    from harness.tune.driver import resolve_resources, run_trials
 
     resources = resolve_resources(specs, options, strict=True)
     outcome = run_trials(specs, options, store, f"bench-{tag}-{int(time.time())}", resources)
@@ -73,8 +73,8 @@ def bench_defaults(n: int, storage: Path) -> float:
     from ray import tune
 
     def trainable(config):
-        from harness.spec import TrialSpec
-        from harness.trial import run_trial
+        from harness.core.spec import TrialSpec
+        from harness.core.trial import run_trial
         import tests.fixtures.methods  # noqa: F401  registers test-instant
 
         result = run_trial(TrialSpec.from_json(config["spec"]))
@@ -104,8 +104,8 @@ def main() -> int:
 
     import_s = time.perf_counter() - t0
     import tests.fixtures.methods  # noqa: F401
-    from harness.store import Store
-    from harness.tune import ray_session
+    from harness.run.store import Store
+    from harness.tune.session import ray_session
 
     work = Path(tempfile.mkdtemp(prefix="bench-sched-"))
     options = _options(work / "runs", args.cpus)

@@ -36,10 +36,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=str(RESULTS / "trial_cost.json"))
     args = ap.parse_args(argv)
 
-    from harness.context import TrialContext
-    from harness.spec import TrialSpec
-    from harness.trial import run_trial
-    from harness.config import ModelConfig
+    from harness.core.context import TrialContext
+    from harness.core.spec import TrialSpec
+    from harness.core.trial import run_trial
+    from harness.core.config import ModelConfig
     from models.loading import converted_path, resolve_source
 
     ctx = TrialContext(cache_dir=args.cache_dir) if args.cache_dir else TrialContext()

@@ -3,7 +3,7 @@
 ``load_alpaca`` reads ``alpaca/alpaca_data.json`` (the official 52,002 records) when it is
 present, else the verbatim subset ``alpaca/alpaca_data_first1727.json`` (its first 1,727
 records: enough for tests and small runs). ``frame.attrs["source"]`` names the file read.
-Prompts use the same Alpaca template as the recommendation samples (``models.prompts``).
+Prompts use the same Alpaca template as the recommendation samples (``data.prompts``).
 """
 from __future__ import annotations
 
@@ -12,17 +12,18 @@ import json
 import pandas as pd
 
 from data.sources import ALPACA_FULL, raw_file
-from harness.errors import HarnessError
-from models.prompts import render_prompt
+from harness.core.errors import HarnessError
+from data.prompts import render_prompt
 
 
-def load_alpaca(raw_dir=None, max_records: int | None = None, *, cache_dir=None) -> pd.DataFrame:
+def load_alpaca(raw_dir=None, max_records: int | None = None, *, cache_dir=None, accept=None) -> pd.DataFrame:
     """Columns sample_id (``alpaca:000123``, the record's position in the file), instruction,
-    input, output; the first ``max_records`` records (all when None or more than there are)."""
+    input, output; the first ``max_records`` records (all when None or more than there are).
+    ``accept``: variant tokens to accept (``DataSpec.raw_variants``), see ``data.manifest``."""
     if max_records is not None and (isinstance(max_records, bool) or not isinstance(max_records, int)
                                     or max_records < 0):
         raise HarnessError(f"max_records must be a non-negative integer or None, got {max_records!r}")
-    path = raw_file("alpaca", ALPACA_FULL, raw_dir, cache_dir=cache_dir)
+    path = raw_file("alpaca", ALPACA_FULL, raw_dir, cache_dir=cache_dir, accept=accept)
     records = json.loads(path.read_text(encoding="utf-8"))
     if max_records is not None:
         records = records[:max_records]

@@ -40,9 +40,10 @@ import random
 import numpy as np
 import pandas as pd
 
+from data.manifest import file_digests
 from data.sources import raw_file
 from data.splits import records_frame, split_8_1_1
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 INSTRUCTION = ("Given the user's preference and unpreference, identify whether the user will like "
                "the target book by answering \"Yes.\" or \"No.\".")
@@ -87,11 +88,11 @@ def joined_interactions(raw_dir=None, *, cache_dir=None) -> pd.DataFrame:
     """Ratings inner-joined with books in TALLRec's (pandas < 2.2) row order.
 
     Columns user (int), ISBN, rating, title, author; 1,031,132 rows. Remembered in process for
-    the same raw files (path, size, mtime); treat the frame as read-only.
+    the same raw file contents (sha256); treat the frame as read-only.
     """
     paths = [raw_file("bookcrossing", name, raw_dir, cache_dir=cache_dir)
              for name in ("BX-Books.csv", "BX-Book-Ratings.csv")]
-    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+    key = tuple((str(p), file_digests(p)["sha256"]) for p in paths)   # memoised by full stat
     if key not in _JOINED:
         frame = _read_joined(raw_dir, cache_dir)
         _JOINED.clear()

@@ -4,8 +4,11 @@
 order). The three splits of a domain are built together by ``data.movie`` / ``data.book`` and
 cached as Parquet under ``cache_dir`` (default ``default_cache_dir() / "data"``), in files named
 by a key over the raw files' fingerprint, ``BUILDER_VERSION`` and the build options, so a
-changed raw file, builder or option never reads a stale table. Loaded tables are also memoised
-in process (each call returns a copy).
+changed raw file, builder or option never reads a stale table (the fingerprint is over the raw
+files' content, see ``data.manifest``). Every table is sanity-checked (``check_table``) before it
+is cached and when it is read back; a cached file that cannot be read (truncated, corrupt: the
+Parquet pages carry checksums) or fails the checks is rebuilt. Loaded tables are also memoised
+in process (each call returns a copy). ``raw_variants``: variant tokens of raw files to accept.
 """
 from __future__ import annotations
 
@@ -17,10 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from data import manifest
 from data.splits import SPLITS
-from harness.context import default_cache_dir
-from harness.errors import HarnessError
-from harness.locks import file_lock
+from harness.core.context import default_cache_dir
+from harness.core.errors import HarnessError
+from harness.core.locks import file_lock
 
 BUILDER_VERSION = "1"   # bump whenever a builder's output changes
 DOMAINS = ("movie", "book")
@@ -32,6 +36,28 @@ _LIST_COLUMNS = ("history_item_ids", "history_labels")
 
 _MEMO: dict[tuple, pd.DataFrame] = {}
 _LOCK = threading.RLock()
+
+
+class DataError(HarnessError):
+    """A built or cached table that cannot be right (no positives, labels not 0/1, ...)."""
+
+
+def check_table(domain: str, split: str, frame: pd.DataFrame) -> None:
+    """Refuse a table no TALLRec split can be: empty, one class only, labels not matching outputs."""
+    what = f"the {domain} {split} table"
+    if len(frame) == 0:
+        raise DataError(f"{what} is empty")
+    labels = frame["label"]
+    if not labels.isin((0, 1)).all():
+        raise DataError(f"{what} has labels other than 0/1")
+    if not ((labels == 1) == (frame["output"] == "Yes.")).all():
+        raise DataError(f"{what} has outputs that disagree with its labels")
+    positives = int(labels.sum())
+    if positives in (0, len(frame)):
+        raise DataError(f"{what} has {positives / len(frame):.1%} positives ({positives:,} of {len(frame):,}): "
+                        "the raw ratings cannot be right (relabelled or cut?)")
+    if not frame["sample_id"].is_unique:
+        raise DataError(f"{what} has duplicate sample ids")
 
 
 def check_domain(domain: str) -> None:
@@ -59,12 +85,14 @@ def _options(domain: str, book_label_alignment: str) -> dict:
     return {}
 
 
-def cache_key(domain: str, *, raw_dir=None, cache_dir=None, book_label_alignment="correct") -> str:
+def cache_key(domain: str, *, raw_dir=None, cache_dir=None, book_label_alignment="correct",
+              raw_variants=None) -> str:
     """The name stem of a domain's cached tables: domain, options and a hash of what they depend on."""
     from data.sources import raw_fingerprint
 
     options = _options(domain, book_label_alignment)
-    fingerprint = raw_fingerprint(RAW_DATASET[domain], raw_dir, cache_dir=data_cache_dir(cache_dir))
+    fingerprint = raw_fingerprint(RAW_DATASET[domain], raw_dir, cache_dir=data_cache_dir(cache_dir),
+                                  accept=raw_variants)
     digest = hashlib.sha256(json.dumps({"builder": BUILDER_VERSION, "raw": fingerprint, "domain": domain,
                                         "options": options}, sort_keys=True).encode()).hexdigest()[:16]
     suffix = f"-{options['label_alignment']}" if domain == "book" else ""
@@ -90,15 +118,25 @@ def _canonical(domain: str, split: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _build(domain: str, raw_dir, cache_dir, book_label_alignment: str) -> dict[str, pd.DataFrame]:
-    if domain == "movie":
-        from data.movie import build_movie
+    from data.sources import RawDataError, resolve_raw_dir
 
-        splits = build_movie(raw_dir, cache_dir=data_cache_dir(cache_dir))
-    else:
-        from data.book import build_book
+    try:
+        if domain == "movie":
+            from data.movie import build_movie
 
-        splits = build_book(raw_dir, label_alignment=book_label_alignment, cache_dir=data_cache_dir(cache_dir))
-    return {split: _canonical(domain, split, splits[split]) for split in SPLITS}
+            splits = build_movie(raw_dir, cache_dir=data_cache_dir(cache_dir))
+        else:
+            from data.book import build_book
+
+            splits = build_book(raw_dir, label_alignment=book_label_alignment, cache_dir=data_cache_dir(cache_dir))
+    except (ValueError, KeyError, IndexError, TypeError) as exc:   # only accepted variants get here
+        detail = " ".join(str(exc).split())[:200]
+        raise RawDataError(f"cannot build the {domain} tables from the raw files in "
+                           f"{resolve_raw_dir(raw_dir) / RAW_DATASET[domain]} ({type(exc).__name__}: {detail})") from None
+    built = {split: _canonical(domain, split, splits[split]) for split in SPLITS}
+    for split, frame in built.items():
+        check_table(domain, split, frame)        # before anything is cached
+    return built
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -111,14 +149,14 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
         ("instruction", pa.string()), ("input", pa.string()), ("output", pa.string())])
     table = pa.Table.from_pydict({c: (frame[c].tolist()) for c in COLUMNS}, schema=schema)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    pq.write_table(table, tmp)
+    pq.write_table(table, tmp, write_page_checksum=True)   # so a flipped byte is noticed on read
     os.replace(tmp, path)   # readers never see a half-written file
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    table = pq.read_table(path, page_checksum_verification=True)
     data = {}
     for column in COLUMNS:
         chunked = table.column(column)
@@ -130,41 +168,73 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame[list(COLUMNS)]
 
 
+def _stamp(path: Path):
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
-def _ensure(domain: str, key: str, raw_dir, cache_dir, book_label_alignment: str) -> None:
+
+def _ensure(domain: str, key: str, raw_dir, cache_dir, book_label_alignment: str, bad=frozenset()) -> None:
+    """Build the domain's tables unless all three are cached (and none is the ``bad`` file)."""
     paths = {s: split_path(domain, s, key, cache_dir) for s in SPLITS}
-    if all(p.is_file() for p in paths.values()):
+
+    def ready() -> bool:
+        return all(p.is_file() and _stamp(p) not in bad for p in paths.values())
+
+    if ready():
         return
     data_cache_dir(cache_dir).mkdir(parents=True, exist_ok=True)
     with file_lock(data_cache_dir(cache_dir) / f".{key}.lock"):
-        if all(p.is_file() for p in paths.values()):   # another process built it meanwhile
+        if ready():   # another process built it meanwhile
             return
         built = _build(domain, raw_dir, cache_dir, book_label_alignment)
         for split, frame in built.items():
             _write_parquet(frame, paths[split])
 
 
+def _unreadable() -> tuple:
+    import pyarrow as pa
+
+    return (OSError, ValueError, KeyError, pa.ArrowException, DataError)
+
+
+def _load(domain: str, split: str, key: str, raw_dir, cache_dir, book_label_alignment: str) -> pd.DataFrame:
+    path = split_path(domain, split, key, cache_dir)
+    _ensure(domain, key, raw_dir, cache_dir, book_label_alignment)
+    stamp = _stamp(path)
+    try:
+        frame = _read_parquet(path)   # built or cached: the same dtypes either way
+        check_table(domain, split, frame)
+        return frame
+    except _unreadable():             # truncated or corrupt cache file: rebuild it, once
+        _ensure(domain, key, raw_dir, cache_dir, book_label_alignment, bad=frozenset({stamp}))
+    frame = _read_parquet(path)
+    check_table(domain, split, frame)
+    return frame
+
+
 def load_split(domain: str, split: str, *, raw_dir=None, cache_dir=None,
-               book_label_alignment: str = "correct") -> pd.DataFrame:
+               book_label_alignment: str = "correct", raw_variants=()) -> pd.DataFrame:
     """One split of one domain as the canonical table (columns ``COLUMNS``)."""
     check_domain(domain)
     check_split(split)
-    with _LOCK:
+    with _LOCK, manifest.accepting(raw_variants):
         key = cache_key(domain, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment)
         path = split_path(domain, split, key, cache_dir)
         memo_key = (str(path.resolve()),)
         if memo_key not in _MEMO:
-            _ensure(domain, key, raw_dir, cache_dir, book_label_alignment)
-            _MEMO[memo_key] = _read_parquet(path)   # built or cached: the same dtypes either way
+            _MEMO[memo_key] = _load(domain, split, key, raw_dir, cache_dir, book_label_alignment)
         return _MEMO[memo_key].copy()
 
 
 def load_split_path(domain: str, split: str, *, raw_dir=None, cache_dir=None,
-                    book_label_alignment: str = "correct") -> Path:
+                    book_label_alignment: str = "correct", raw_variants=()) -> Path:
     """Where ``load_split``'s table is cached (built if needed)."""
-    load_split(domain, split, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment)
-    key = cache_key(domain, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment)
-    return split_path(domain, split, key, cache_dir)
+    kwargs = {"raw_dir": raw_dir, "cache_dir": cache_dir, "book_label_alignment": book_label_alignment}
+    load_split(domain, split, raw_variants=raw_variants, **kwargs)
+    return split_path(domain, split, cache_key(domain, raw_variants=raw_variants, **kwargs), cache_dir)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -192,7 +262,7 @@ def _build_items(domain: str, raw_dir, cache_dir) -> pd.DataFrame:
                          "text": [f"{t}, by {a}" for t, a in zip(books["title"], books["author"])]})
 
 
-def load_items(domain: str, *, raw_dir=None, cache_dir=None) -> pd.DataFrame:
+def load_items(domain: str, *, raw_dir=None, cache_dir=None, raw_variants=()) -> pd.DataFrame:
     """Item texts for text-embedding baselines: ``item_id`` (str), ``title``, ``text``.
 
     movie: all 1,682 u.item movies; title and text are the u.item title with its year.
@@ -202,16 +272,24 @@ def load_items(domain: str, *, raw_dir=None, cache_dir=None) -> pd.DataFrame:
     check_domain(domain)
     from data.sources import raw_fingerprint
 
-    with _LOCK:
+    with _LOCK, manifest.accepting(raw_variants):
         fingerprint = raw_fingerprint(RAW_DATASET[domain], raw_dir, cache_dir=data_cache_dir(cache_dir))
         digest = hashlib.sha256(f"{BUILDER_VERSION}:{fingerprint}:items".encode()).hexdigest()[:16]
         path = data_cache_dir(cache_dir) / f"{domain}-items-{digest}.parquet"
         memo_key = (str(path.resolve()),)
         if memo_key not in _MEMO:
+            frame = None
             if path.is_file():
-                frame = pd.read_parquet(path)
-            else:
+                try:
+                    frame = pd.read_parquet(path)[list(ITEM_COLUMNS)]
+                    if frame.empty:
+                        raise DataError(f"the cached {domain} item table is empty")
+                except _unreadable():
+                    frame = None      # truncated or corrupt: rebuilt below
+            if frame is None:
                 frame = _build_items(domain, raw_dir, cache_dir)
+                if frame.empty:
+                    raise DataError(f"the {domain} item table is empty")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
                 frame.to_parquet(tmp, index=False)
@@ -223,18 +301,20 @@ def load_items(domain: str, *, raw_dir=None, cache_dir=None) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 
 
-def prepare_all(raw_dir=None, cache_dir=None, book_label_alignment: str = "correct") -> pd.DataFrame:
+def prepare_all(raw_dir=None, cache_dir=None, book_label_alignment: str = "correct",
+                raw_variants=()) -> pd.DataFrame:
     """Build (or find) every split and item table; one summary row per (domain, split)."""
     rows = []
     for domain in DOMAINS:
         for split in SPLITS:
             frame = load_split(domain, split, raw_dir=raw_dir, cache_dir=cache_dir,
-                               book_label_alignment=book_label_alignment)
-            key = cache_key(domain, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment)
+                               book_label_alignment=book_label_alignment, raw_variants=raw_variants)
+            key = cache_key(domain, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment,
+                            raw_variants=raw_variants)
             rows.append({"domain": domain, "split": split, "samples": len(frame),
                          "positive_rate": float(frame["label"].mean()) if len(frame) else float("nan"),
                          "cache_path": str(split_path(domain, split, key, cache_dir))})
-        load_items(domain, raw_dir=raw_dir, cache_dir=cache_dir)
+        load_items(domain, raw_dir=raw_dir, cache_dir=cache_dir, raw_variants=raw_variants)
     return pd.DataFrame(rows, columns=["domain", "split", "samples", "positive_rate", "cache_path"])
 
 
@@ -242,3 +322,14 @@ def clear_memo() -> None:
     """Forget the in-process tables (the Parquet cache stays)."""
     with _LOCK:
         _MEMO.clear()
+
+
+def raw_provenance(domains, raw_dir=None, cache_dir=None, raw_variants=()) -> dict:
+    """The content fingerprint of every raw dataset behind `domains`, and the accepted variants:
+    what a trial stores about its data. Cheap: the hashes are memoised in the process."""
+    from data.sources import raw_fingerprint
+
+    fingerprints = {RAW_DATASET[d]: raw_fingerprint(RAW_DATASET[d], raw_dir, accept=tuple(raw_variants),
+                                                    cache_dir=data_cache_dir(cache_dir))
+                    for d in sorted(domains)}
+    return {"data_fingerprint": fingerprints, "raw_variants": list(raw_variants)}

@@ -13,7 +13,7 @@ import threading
 import pandas as pd
 
 from data.samples import DOMAINS, load_split
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 TRAIN_MIXES = ("movie", "book", "both")
 
@@ -41,10 +41,10 @@ def _check_k(k, n: int, domain: str) -> int:
 
 
 def kshot_ids(domain: str, k: int, seed: int, *, raw_dir=None, cache_dir=None,
-              book_label_alignment: str = "correct") -> list[str]:
+              book_label_alignment: str = "correct", raw_variants=()) -> list[str]:
     """sample_ids of the first K rows of the seeded shuffle of ``domain``'s train split."""
     train = load_split(domain, "train", raw_dir=raw_dir, cache_dir=cache_dir,
-                       book_label_alignment=book_label_alignment)
+                       book_label_alignment=book_label_alignment, raw_variants=raw_variants)
     _check_k(k, len(train), domain)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise HarnessError(f"seed must be a non-negative integer, got {seed!r}")
@@ -53,14 +53,15 @@ def kshot_ids(domain: str, k: int, seed: int, *, raw_dir=None, cache_dir=None,
 
 
 def kshot_samples(train_mix: str, k: int, seed: int, *, raw_dir=None, cache_dir=None,
-                  book_label_alignment: str = "correct") -> pd.DataFrame:
+                  book_label_alignment: str = "correct", raw_variants=()) -> pd.DataFrame:
     """The K-shot rows (canonical columns) in shuffle order; ``both`` = K movie rows, then K book rows."""
     if train_mix not in TRAIN_MIXES:
         raise HarnessError(f"unknown train_mix {train_mix!r}; valid: {', '.join(TRAIN_MIXES)}")
     domains = DOMAINS if train_mix == "both" else (train_mix,)
     frames = []
     for domain in domains:
-        kwargs = {"raw_dir": raw_dir, "cache_dir": cache_dir, "book_label_alignment": book_label_alignment}
+        kwargs = {"raw_dir": raw_dir, "cache_dir": cache_dir, "book_label_alignment": book_label_alignment,
+                  "raw_variants": raw_variants}
         ids = kshot_ids(domain, k, seed, **kwargs)
         train = load_split(domain, "train", **kwargs)
         positions = [int(sample_id.rsplit(":", 1)[1]) for sample_id in ids]

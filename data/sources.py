@@ -5,20 +5,19 @@ Resolution order for the raw data directory: the ``raw_dir`` argument (``--raw-d
 ``harness data fetch`` fills). Inside it every dataset has its own directory, as the publishers
 ship them: ``ml-100k/``, ``bookcrossing/``, ``alpaca/``.
 
-Every raw file is checked before use (row counts, columns, encoding). A check reads the whole
-file, so its result (and the file's sha256) is remembered by (path, size, mtime): in process,
-and on disk in a small JSON index next to the data cache, so a warm start costs a few ``stat``
-calls. A missing or corrupt file raises :class:`RawDataError`, whose one-line message names the
-file, where it was looked for and how to provide it.
+Every raw file is hashed before use (once per process, see ``data.manifest``) and compared with
+the published file's checksum in ``data/checksums.json``. Any other content is refused unless
+its variant token is accepted; an accepted variant is then checked (row counts, columns,
+encoding; the result is remembered on disk by content hash). A missing, unreadable or refused
+file raises :class:`RawDataError`, whose one-line message names the file, where it was looked
+for and what to do.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import tempfile
-import threading
 import urllib.error
 import urllib.request
 import zipfile
@@ -26,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from harness.context import default_cache_dir
-from harness.errors import HarnessError
+from data import manifest
+from harness.core.context import default_cache_dir
+from harness.core.errors import HarnessError
 
 DATASETS = ("ml-100k", "bookcrossing", "alpaca")
 
@@ -55,8 +55,8 @@ FETCHED = {
     "alpaca": (ALPACA_FULL,),
 }
 
-INDEX_NAME = "raw-index.json"
-_CHECK_VERSION = 1  # bump when a check changes, so remembered results are redone
+INDEX_NAME = "raw-checks.json"
+_CHECK_VERSION = 2  # bump when a check changes, so remembered results are redone
 
 
 class RawDataError(HarnessError):
@@ -90,106 +90,105 @@ def _problem(dataset: str, name: str, where: Path, source: str, what: str) -> Ra
                         f"from {source}); {_how_to_provide(dataset)}")
 
 
+def _locate(dataset: str, name: str, where: Path) -> Path | None:
+    candidates = [name] + ([ALPACA_SUBSET] if dataset == "alpaca" and name == ALPACA_FULL else [])
+    for candidate in candidates:
+        if os.path.lexists(where / candidate):
+            return where / candidate
+    return None
+
+
 def raw_file(dataset: str, name: str, raw_dir: str | os.PathLike | None = None, *,
-             cache_dir: str | os.PathLike | None = None) -> Path:
-    """The path of one raw file, located and checked (see the module docstring).
+             cache_dir: str | os.PathLike | None = None, accept=None) -> Path:
+    """The path of one raw file, located and verified (see the module docstring).
 
     For ``alpaca``, asking for ``alpaca_data.json`` returns the full official file when it is
     present, else the verbatim subset ``alpaca_data_first1727.json`` (the first 1,727 records,
-    which is what the shared CI data area holds). ``cache_dir`` only says where the on-disk
-    index of check results lives (default: ``default_cache_dir() / "data"``).
+    which is what the shared CI data area holds). ``accept``: variant tokens to accept (default:
+    those of the enclosing ``data.manifest.accepting`` block). ``cache_dir`` only says where the
+    on-disk index of variant check results lives (default: ``default_cache_dir() / "data"``).
     """
     if dataset not in DATASETS:
         raise HarnessError(f"unknown raw dataset {dataset!r}; known: {', '.join(DATASETS)}")
     root, source = _resolve(raw_dir)
     where = root / dataset
-    candidates = [name]
-    if dataset == "alpaca" and name == ALPACA_FULL:
-        candidates.append(ALPACA_SUBSET)
-    for candidate in candidates:
-        path = where / candidate
-        if path.is_file():
-            break
-    else:
-        also = f" (nor {ALPACA_SUBSET})" if len(candidates) > 1 else ""
+    path = _locate(dataset, name, where)
+    if path is None:
+        also = f" (nor {ALPACA_SUBSET})" if dataset == "alpaca" and name == ALPACA_FULL else ""
         raise _problem(dataset, name, where, source, f"is missing{also}")
-    _checked(dataset, path.name, path, source, cache_dir)
+    if not path.is_file():
+        what = "a directory" if path.is_dir() else "a dangling link or not a regular file"
+        raise _problem(dataset, path.name, where, source, f"is {what}, not a file")
+    accept = manifest.accepted() if accept is None else manifest.check_tokens(accept)
+    _checked(dataset, path.name, path, source, cache_dir, accept)
     return path
 
 
+def _digests(dataset: str, path: Path, source: str) -> dict[str, str]:
+    try:
+        return manifest.file_digests(path, manifest.needs_blob_id(dataset, path.name))
+    except OSError as exc:
+        raise _problem(dataset, path.name, path.parent, source,
+                       f"cannot be read ({exc.strerror or exc})") from None
+
+
 def raw_fingerprint(dataset: str, raw_dir: str | os.PathLike | None = None, *,
-                    cache_dir: str | os.PathLike | None = None) -> str:
-    """sha256 over the contents of the raw files the dataset's builder reads (checked first)."""
-    digest = hashlib.sha256(f"{dataset}\n".encode())
-    for name in REQUIRED[dataset]:
-        path = raw_file(dataset, name, raw_dir, cache_dir=cache_dir)
-        digest.update(f"{path.name}\t{_index(cache_dir).get(path)['sha256']}\n".encode())
-    return digest.hexdigest()
+                    cache_dir: str | os.PathLike | None = None, accept=None) -> str:
+    """sha256 over the contents of the raw files the dataset's builder reads (verified first)."""
+    paths = [raw_file(dataset, name, raw_dir, cache_dir=cache_dir, accept=accept) for name in REQUIRED[dataset]]
+    return manifest.fingerprint(dataset, [(p.name, manifest.file_digests(p)["sha256"]) for p in paths])
+
+
+def _variant_token(dataset: str, where: Path, source: str) -> str:
+    paths = [p for p in (_locate(dataset, n, where) for n in REQUIRED[dataset]) if p and p.is_file()]
+    files = [(p.name, _digests(dataset, p, source)["sha256"]) for p in paths]
+    return manifest.token(dataset, manifest.fingerprint(dataset, files))
 
 
 # --------------------------------------------------------------------------------------------
-# remembered check results
+# verification
 
 
-class _Index:
-    """(resolved path, size, mtime_ns) -> {sha256, check version}; in memory and as JSON."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.lock = threading.Lock()
-        try:
-            self.entries = json.loads(path.read_text()) if path.is_file() else {}
-        except (OSError, ValueError):
-            self.entries = {}
-
-    @staticmethod
-    def _key(path: Path) -> tuple[str, str]:
-        stat = path.stat()
-        return str(path.resolve()), f"{stat.st_size}:{stat.st_mtime_ns}:{_CHECK_VERSION}"
-
-    def get(self, path: Path) -> dict | None:
-        name, stamp = self._key(path)
-        entry = self.entries.get(name)
-        return entry if entry and entry.get("stamp") == stamp else None
-
-    def put(self, path: Path, sha256: str, summary: str) -> None:
-        name, stamp = self._key(path)
-        with self.lock:
-            self.entries[name] = {"stamp": stamp, "sha256": sha256, "summary": summary}
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
-                os.replace(tmp, self.path)
-            except OSError:
-                pass  # a read-only cache only costs a re-check next time
+_INDEXES: dict[Path, manifest.CheckIndex] = {}
 
 
-_INDEXES: dict[Path, _Index] = {}
-
-
-def _index(cache_dir: str | os.PathLike | None) -> _Index:
+def _index(cache_dir: str | os.PathLike | None) -> manifest.CheckIndex:
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "data"
     path = (base / INDEX_NAME).resolve()
     if path not in _INDEXES:
-        _INDEXES[path] = _Index(path)
+        _INDEXES[path] = manifest.CheckIndex(path)
     return _INDEXES[path]
 
 
-def _checked(dataset: str, name: str, path: Path, source: str, cache_dir) -> None:
+def _checked(dataset: str, name: str, path: Path, source: str, cache_dir, accept: tuple) -> None:
+    digests = _digests(dataset, path, source)
+    if manifest.known(dataset, name, digests):
+        return      # the published file: it passed every check below when its checksum was recorded
+    token = _variant_token(dataset, path.parent, source)
+    if token not in accept:
+        recorded = manifest.expected(dataset, name)
+        raise _problem(dataset, name, path.parent, source,
+                       f"is not the published file (sha256 {digests['sha256'][:16]}..."
+                       + (f", published {recorded}" if recorded else ", no published checksum")
+                       + f"); to use this copy on purpose, accept its variant {token} "
+                       f"(grid: data.raw_variants: [{token}]; harness data: --accept-variant {token})")
+    key = f"{dataset}/{name}:{digests['sha256']}:{_CHECK_VERSION}"
     index = _index(cache_dir)
-    if index.get(path) is not None:
+    if index.get(key) is not None:
         return
-    data = path.read_bytes()
     check = _CHECKS.get((dataset, name))
     if check is not None:
         try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise _problem(dataset, name, path.parent, source, f"cannot be read ({exc.strerror or exc})") from None
+        try:
             summary = check(data)
         except _Bad as bad:
-            raise _problem(dataset, name, path.parent, source, f"is not the published file: {bad}") from None
+            raise _problem(dataset, name, path.parent, source, f"is not usable: {bad}") from None
     else:
-        summary = f"{len(data)} bytes"
-    index.put(path, hashlib.sha256(data).hexdigest(), summary)
+        summary = f"{digests['sha256']} unchecked"
+    index.put(key, summary)
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,9 +269,8 @@ def _check_alpaca(want: int) -> Callable[[bytes], str]:
         except (UnicodeDecodeError, ValueError) as exc:
             raise _Bad(f"it is not UTF-8 JSON ({type(exc).__name__}: {str(exc)[:80]})") from None
         if not isinstance(records, list) or len(records) != want:
-            found = len(records) if isinstance(records, list) else type(records).__name__
-            raise _Bad(f"expected a JSON list of {want:,} records, found {found:,}" if isinstance(found, int)
-                       else f"expected a JSON list of {want:,} records, found a {found}")
+            found = f"{len(records):,}" if isinstance(records, list) else f"a {type(records).__name__}"
+            raise _Bad(f"expected a JSON list of {want:,} records, found {found}")
         for number, record in enumerate(records):
             if (not isinstance(record, dict) or set(record) != {"instruction", "input", "output"}
                     or not all(isinstance(v, str) for v in record.values())):
@@ -394,8 +392,6 @@ def fetch(dest: str | os.PathLike | None = None, datasets=DATASETS, *,
 
 def _valid(dataset: str, root: Path) -> bool:
     try:
-        for name in REQUIRED[dataset]:
-            raw_file(dataset, name, root)
+        return all(raw_file(dataset, name, root) for name in REQUIRED[dataset])
     except RawDataError:
         return False
-    return True

@@ -10,8 +10,8 @@ import logging
 import warnings
 from pathlib import Path
 
-from harness.config import LoraConfig
-from harness.errors import HarnessError
+from harness.core.config import LoraConfig
+from harness.core.errors import HarnessError
 
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # before peft is imported
 
@@ -83,7 +83,32 @@ def adapter_summary(path: str | Path) -> dict:
 
     p = Path(path)
     f = p / "adapter_model.safetensors"
-    tensors = load_file(str(f)) if f.is_file() else torch.load(p / "adapter_model.bin", map_location="cpu")
+    tensors = load_file(str(f)) if f.is_file() else torch.load(p / "adapter_model.bin", map_location="cpu", weights_only=True)
     b_norm = sum(float(t.float().norm()) for k, t in tensors.items() if "lora_B" in k)
     return {"adapter_bytes": sum(x.stat().st_size for x in p.iterdir() if x.is_file()),
             "adapter_tensors": len(tensors), "lora_B_norm": b_norm}
+
+
+def keep_adapter(saved: str | Path, artifacts_dir: Path, trial_id: str) -> dict:
+    """Copy a trial's saved adapter to `artifacts_dir/adapters/<trial_id>/` (a standard PEFT
+    folder) and describe it for the store: path, bytes, sha256 of the weights file. The copy
+    lands under a temporary name first, so a crash never leaves a half-written adapter, and a
+    retried trial replaces the earlier attempt's."""
+    import hashlib
+    import os
+    import shutil
+
+    src = check_adapter_dir(saved, "trained adapter")
+    target = Path(artifacts_dir).expanduser().resolve() / "adapters" / trial_id
+    partial = target.with_name(f".{trial_id}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(src, partial)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    weights = next(target / f for f in ADAPTER_FILES if (target / f).is_file())
+    digest = hashlib.sha256()
+    with open(weights, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(target), "bytes": sum(x.stat().st_size for x in target.iterdir() if x.is_file()),
+            "weights_file": weights.name, "sha256": digest.hexdigest()}

@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import ATConfig, LoraConfig, ModelConfig
-from harness.errors import HarnessError
-from harness.locks import file_lock
+from harness.core.config import ATConfig, LoraConfig, ModelConfig
+from harness.core.errors import HarnessError
+from harness.core.locks import file_lock
 from models.adapters import ADAPTER_FILES, check_adapter_dir
 
 AT_CACHE_VERSION = 1

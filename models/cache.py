@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.config import ModelConfig
+from harness.core.config import ModelConfig
 
 log = logging.getLogger(__name__)
 

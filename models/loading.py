@@ -21,8 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import ModelConfig
-from harness.errors import HarnessError
+from harness.core.config import ModelConfig
+from harness.core.errors import HarnessError
 
 # bitsandbytes logs a CPU-kernel warning on every `import peft`; nothing is wrong on CPU.
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
@@ -100,6 +100,12 @@ def resolve_source(cfg: ModelConfig) -> ModelSource:
         raise HarnessError(f"unknown model {name!r}: no such directory or file "
                            f"(aliases: {', '.join(ALIASES)})")
     return ModelSource(name, local=False)  # a hub id: checked when loading
+
+
+
+def check_model(model: dict) -> None:
+    """MethodInfo.check_model for the LLM methods: an unknown alias or local path fails here."""
+    resolve_source(ModelConfig.model_validate(model))
 
 
 def _conversion_key(src: ModelSource) -> str:

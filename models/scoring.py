@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from models.cpu_linear import packed_linears
 
 SCORE_MODES = ("two-way", "tallrec")
@@ -332,7 +332,7 @@ def _batches(enc, rows, batch_size: int, max_tokens: int | None):
 
 def render_prompts(frame, template: str) -> list[str]:
     """The prompts of a sample frame (columns instruction, input), in row order."""
-    from models.prompts import render_prompt
+    from data.prompts import render_prompt
 
     return [render_prompt(ins, inp, template) for ins, inp in zip(frame["instruction"], frame["input"])]
 

@@ -13,6 +13,8 @@ computes the AUCs from those scores.
 
 The base model comes from the worker's model cache (models/cache.py): a second trial on the same
 base reuses the loaded weights; each trial attaches its own adapter and detaches it at the end.
+A rec-tuned adapter is kept under `ctx.artifacts_dir/adapters/<trial id>/` when the context
+has one (`harness run` sets it to the run directory) and recorded in extra["kept_adapter"].
 """
 from __future__ import annotations
 
@@ -22,14 +24,15 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from harness.config import ATConfig, LoraConfig, ModelConfig, TrainingConfig
-from harness.errors import HarnessError
-from harness.methods import MethodInfo
-from harness.result import MethodOutput
-from harness.trial_data import as_predictions, eval_samples, train_samples, valid_samples
+from harness.core.config import ATConfig, LoraConfig, ModelConfig, TrainingConfig
+from harness.core.errors import HarnessError
+from harness.core.methods import MethodInfo
+from harness.core.result import MethodOutput
+from data.trial import as_predictions, eval_samples, train_samples, valid_samples
+from models.loading import check_model
 
 INFO = MethodInfo(variants=("AT", "RT", "full"), zero_shot_variants=("AT",), uses_llm=True,
-                  first_phase_variants=("AT",),
+                  first_phase_variants=("AT",), check_model=check_model,
                   variant_blocks={"AT": ("lora", "at"), "RT": ("lora", "training"),
                                   "full": ("lora", "training", "at")})
 
@@ -86,10 +89,13 @@ def run(spec, ctx) -> MethodOutput:
 
 
 def run_llm(spec, ctx, model_cfg: ModelConfig, lora: LoraConfig | None,
-            training: TrainingConfig | None, at: ATConfig | None) -> MethodOutput:
+            training: TrainingConfig | None, at: ATConfig | None, answer_fn=None) -> MethodOutput:
     """Score spec.eval's domains with the base model plus: the AT adapter (at), rec-tuned on the
     K samples (training), both (full), a fresh LoRA rec-tuned (lora + training), or nothing
-    (all None: the untuned base, the `icl` baseline's `base` variant)."""
+    (all None: the untuned base, the `icl` baseline's `base` variant).
+
+    `answer_fn(model, tokenizer, evals, template, batch_size) -> (predictions, stats)` replaces
+    the one-pass scorer (`icl`'s text protocol, models/generation.py)."""
     from models.cache import borrow
     from models.loading import check_8bit, resolve_device
     from models.monitor import PeakMemory
@@ -123,7 +129,7 @@ def run_llm(spec, ctx, model_cfg: ModelConfig, lora: LoraConfig | None,
         extra["model_cache_hit"] = base.reused
         predictions, score_stats = _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals,
                                                 train, valid, work, device, deepspeed, timings, extra,
-                                                mode)
+                                                mode, answer_fn)
     extra.update(mem.as_extra())
     extra["score"] = score_stats
     if deepspeed:
@@ -132,7 +138,7 @@ def run_llm(spec, ctx, model_cfg: ModelConfig, lora: LoraConfig | None,
 
 
 def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, valid, work: Path,
-                 device, deepspeed, timings, extra, mode):
+                 device, deepspeed, timings, extra, mode, answer_fn=None):
     from models.adapters import adapter_summary, attach_new, attach_saved, detach
 
     model, tok = base.model, base.tokenizer
@@ -173,9 +179,16 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
             extra.update(adapter_summary(work / "adapter"))
             if ctx.work_dir:
                 extra["adapter_dir"] = str(work / "adapter")
+            if ctx.artifacts_dir:
+                from models.adapters import keep_adapter
+
+                extra["kept_adapter"] = keep_adapter(work / "adapter", Path(ctx.artifacts_dir), spec.trial_id)
         t0 = time.perf_counter()
         batch = training.score_batch_size if training is not None else 32
-        predictions, stats = score_domains(scored, tok, evals, model_cfg.template, batch, mode)
+        if answer_fn is not None:
+            predictions, stats = answer_fn(scored, tok, evals, model_cfg.template, batch)
+        else:
+            predictions, stats = score_domains(scored, tok, evals, model_cfg.template, batch, mode)
         timings["score_s"] = time.perf_counter() - t0
     finally:
         if peft_model is not None:

@@ -11,18 +11,22 @@
   TALLRec's own loop scores validation through full-vocabulary logits of every position; the
   scorer computes the same next-token probabilities at a fraction of the cost.
 * DeepSpeed: `deepspeed: <json>` goes to TrainingArguments (CUDA only; checked here).
+* TALLRec-faithful knobs (docs/models.md): `restore_best: false` keeps the last step's adapter,
+  `eval_every_steps`, `reshuffle` (the K rows permuted once more), `padding_side: left`.
+* Speed knobs (bench/train_speed.py): `group_by_length`, `shared_prefix`, `autocast_bf16`
+  (models/batching.py holds the collator, the grouping and the prefix loss).
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessError
-from models.prompts import render_example, render_prompt
+from data.prompts import render_example, render_prompt
+from harness.core.errors import HarnessError
+from models.batching import PadCollator
 
 
 def tokenize_examples(tokenizer, frame, template: str, cutoff_len: int, train_on_inputs: bool) -> list[dict]:
@@ -42,30 +46,6 @@ def tokenize_examples(tokenizer, frame, template: str, cutoff_len: int, train_on
     return out
 
 
-class PadCollator:
-    """Right padding to the longest example (a multiple of 8), labels padded with -100. The
-    shared tokenizer is never mutated (its padding side stays as loaded)."""
-
-    def __init__(self, pad_id: int, multiple: int = 8):
-        self.pad_id, self.multiple = pad_id, multiple
-
-    def __call__(self, batch: list[dict]):
-        import torch
-
-        width = max(len(b["input_ids"]) for b in batch)
-        width = int(math.ceil(width / self.multiple) * self.multiple)
-        n = len(batch)
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        labels = torch.full((n, width), -100, dtype=torch.long)
-        for i, b in enumerate(batch):
-            k = len(b["input_ids"])
-            ids[i, :k] = torch.tensor(b["input_ids"])
-            mask[i, :k] = 1
-            labels[i, :k] = torch.tensor(b["labels"])
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
 @dataclass
 class TrainOutcome:
     global_step: int = 0
@@ -79,22 +59,60 @@ class TrainOutcome:
     losses: list[float] = field(default_factory=list)
 
 
+class LengthGroupedSampler:
+    """Indices of length-grouped micro-batches (models.batching), a new grouping every epoch."""
+
+    def __init__(self, lengths: list[int], micro: int, seed: int):
+        import random
+
+        self.lengths, self.micro, self.rng = lengths, micro, random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        from models.batching import length_grouped_batches
+
+        return iter([i for b in length_grouped_batches(self.lengths, self.micro, self.rng) for i in b])
+
+
 def _make_trainer_class():
     from transformers import Trainer
 
     class AUCTrainer(Trainer):
         """Trainer whose evaluation is the validation AUC of the one-pass Yes/No scorer."""
 
-        def __init__(self, *args, valid=None, scorer_kwargs=None, tokenizer=None, **kwargs):
+        def __init__(self, *args, valid=None, scorer_kwargs=None, tokenizer=None, speed=None, **kwargs):
             super().__init__(*args, **kwargs)
             self._valid_prompts, self._valid_labels = valid or ([], [])
             self._scorer_kwargs = scorer_kwargs or {}
             self._tok = tokenizer
+            self._speed = speed or {}   # group_by_length (lengths, seed), shared_prefix, autocast_bf16
             self.eval_history: list[dict] = []
             self.valid_score_s = 0.0
 
+        def _get_train_sampler(self, train_dataset=None):
+            if self._speed.get("lengths") is None:
+                return super()._get_train_sampler(train_dataset)
+            return LengthGroupedSampler(self._speed["lengths"], self.args.per_device_train_batch_size,
+                                        self._speed["seed"])
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            import contextlib
+
+            import torch
+
+            from models.batching import shared_prefix_loss
+
+            cast = torch.autocast("cpu", dtype=torch.bfloat16) if self._speed.get("autocast_bf16") \
+                else contextlib.nullcontext()
+            with cast:
+                if self._speed.get("shared_prefix") and not return_outputs and model.training:
+                    return shared_prefix_loss(model, inputs, num_items_in_batch=num_items_in_batch)
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
-            from harness.trial import compute_auc
+            from harness.core.metrics import compute_auc
             from models.scoring import YesNoScorer
 
             t0 = time.perf_counter()
@@ -118,7 +136,7 @@ def check_deepspeed(config: str | None, device: str) -> str | None:
         return None
     path = Path(config)
     if not path.is_file():
-        from harness.provenance import PROJECT_ROOT
+        from harness.core.provenance import PROJECT_ROOT
 
         if (PROJECT_ROOT / config).is_file():
             path = PROJECT_ROOT / config
@@ -137,6 +155,17 @@ def check_deepspeed(config: str | None, device: str) -> str | None:
     return str(path.resolve())
 
 
+def _speed_options(cfg, train: list[dict], seed: int, device: str) -> dict:
+    """The TrainingConfig speed knobs the trainer applies (AT's block has none)."""
+    if getattr(cfg, "autocast_bf16", False) and not device.startswith("cpu"):
+        raise HarnessError("training.autocast_bf16 is for CPUs; on a GPU set model.dtype: bfloat16")
+    if getattr(cfg, "shared_prefix", False) and getattr(cfg, "padding_side", "right") == "left":
+        raise HarnessError("training.shared_prefix needs padding_side: right")
+    return {"lengths": [len(t["input_ids"]) for t in train] if getattr(cfg, "group_by_length", False) else None,
+            "seed": seed, "shared_prefix": getattr(cfg, "shared_prefix", False),
+            "autocast_bf16": getattr(cfg, "autocast_bf16", False)}
+
+
 def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: int, output_dir: Path,
                device: str, valid_frame=None, deepspeed: str | None = None,
                gradient_checkpointing: bool = False, dtype: str = "float32",
@@ -149,6 +178,11 @@ def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: 
     from models.scoring import render_prompts
 
     train = tokenize_examples(tokenizer, train_frame, template, cfg.cutoff_len, cfg.train_on_inputs)
+    if getattr(cfg, "reshuffle", False):  # finetune_rec.py: the K picked rows .shuffle(seed=seed) again
+        import numpy as np
+
+        train = [train[i] for i in np.random.default_rng(seed).permutation(len(train))]
+    speed = _speed_options(cfg, train, seed, device)
     micro = min(cfg.micro_batch_size, cfg.batch_size)
     accumulation = max(1, cfg.batch_size // micro)
     with_valid = valid_frame is not None and len(valid_frame) > 0
@@ -170,9 +204,13 @@ def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: 
         args[f"{prefix}_checkpointing"] = True
         args[f"{prefix}_checkpointing_kwargs"] = {"use_reentrant": False}
     if with_valid:
-        args.update(eval_strategy="epoch", save_strategy="best", load_best_model_at_end=True,
-                    metric_for_best_model="auc", greater_is_better=True,
-                    save_only_model=deepspeed is None)
+        every = getattr(cfg, "eval_every_steps", None)
+        args.update(eval_strategy="steps" if every else "epoch", metric_for_best_model="auc",
+                    greater_is_better=True, **({"eval_steps": every} if every else {}))
+        if getattr(cfg, "restore_best", True):
+            args.update(save_strategy="best", load_best_model_at_end=True, save_only_model=deepspeed is None)
+        else:  # TALLRec's outcome: best AUC tracked, early stopping acts, the last step's adapter kept
+            args.update(save_strategy="no")
     else:
         args.update(eval_strategy="no", save_strategy="no")
     callbacks, valid = [], None
@@ -183,8 +221,10 @@ def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: 
     trainer = trainer_cls(
         model=peft_model, args=TrainingArguments(**args), train_dataset=train,
         eval_dataset=valid[0] if valid else None,
-        data_collator=PadCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0),
-        callbacks=callbacks, valid=valid, tokenizer=tokenizer,
+        data_collator=PadCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+                                  multiple=1 if speed.get("lengths") else 8,
+                                  side=getattr(cfg, "padding_side", "right")),
+        callbacks=callbacks, valid=valid, tokenizer=tokenizer, speed=speed,
         scorer_kwargs={"batch_size": getattr(cfg, "score_batch_size", 32), "mode": score_mode})
     from transformers import PrinterCallback
 

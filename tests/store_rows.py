@@ -4,14 +4,19 @@ import time
 import numpy as np
 import pandas as pd
 
-from harness.result import TrialResult
-from harness.spec import TrialSpec
-from harness.trial import metrics_from_predictions
+from harness.core.result import TrialResult
+from harness.core.spec import TrialSpec
+from harness.core.metrics import metrics_from_predictions
 
 
 def make_result(method="random", variant=None, train_mix="movie", k=16, seed=0, status="complete",
-                n=50, domains=("movie", "book"), shift=0.0, error=None) -> TrialResult:
-    spec = TrialSpec(method=method, variant=variant, train_mix=train_mix, k=k, seed=seed)
+                n=50, domains=("movie", "book"), shift=0.0, error=None, model=None, eval=None,
+                spec=None) -> TrialResult:
+    """`model` / `eval` set those spec blocks (two configurations of one method); `spec` gives the
+    whole TrialSpec (a grid's expansion), overriding the other spec fields."""
+    spec = spec or TrialSpec(method=method, variant=variant, train_mix=train_mix, k=k, seed=seed,
+                             model=model, **({"eval": eval} if eval is not None else {}))
+    seed, k = spec.seed, spec.k
     rng = np.random.default_rng(seed * 1000 + k)
     predictions = {}
     if status == "complete":

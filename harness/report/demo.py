@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.result import TrialResult
-from harness.spec import TrialSpec
-from harness.store import Store
+from harness.core.result import TrialResult
+from harness.core.spec import TrialSpec
+from harness.run.store import Store
 
 BASELINES = ("gru4rec", "caser", "sasrec", "dros", "gru-bert", "dros-bert")
 KS = (16, 64, 256)
-CPU, GPU = "cpu (x86_64)", "cuda:0 NVIDIA H100 80GB HBM3"   # as harness.provenance.device() writes them
+CPU, GPU = "cpu (x86_64)", "cuda:0 NVIDIA H100 80GB HBM3"   # as harness.core.provenance.device() writes them
 PAPER_TALLREC = {("movie", 16): 0.6724, ("movie", 64): 0.6748, ("movie", 256): 0.7198,
                  ("book", 16): 0.5636, ("book", 64): 0.6039, ("book", 256): 0.6438}
 
@@ -39,7 +39,7 @@ def _predictions(domain: str, target_auc: float, n: int, rng) -> pd.DataFrame:
 
 def _result(spec: TrialSpec, aucs: dict[str, float] | None, wall_s: float, device: str,
             n: int, rng, error: str | None = None) -> TrialResult:
-    from harness.trial import metrics_from_predictions
+    from harness.core.metrics import metrics_from_predictions
 
     preds = {} if aucs is None else {d: _predictions(d, a, n, rng) for d, a in aucs.items()}
     end = time.time()

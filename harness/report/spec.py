@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError, one_line  # noqa: F401 - one_line is re-exported
 
 BUILTIN_QUERIES = Path(__file__).parent / "queries"
 
@@ -79,6 +79,15 @@ class _Section(SqlSource):
     # run yet shows as empty rather than vanishing.
     order: dict[str, list[Any]] = Field(default_factory=dict)
     overlay: Overlay | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _plain_id(cls, value):
+        # The id names the section's files in --out: a path in it would write elsewhere.
+        if value is not None and not _PLAIN_ID.fullmatch(value):
+            raise ValueError(f"id {value!r} must be a plain name (letters, digits, - and _, "
+                             "at most 60), not a path")
+        return value
 
     def columns_used(self) -> list[str]:
         return []
@@ -216,11 +225,18 @@ class ReportSpec(_Model):
             is_file = source.sql is None
         if not is_file:
             return text_or_file
+        if not text_or_file.strip().endswith(".sql"):   # a query file is SQL, not any file
+            raise ReportError(f"{what}: query file {text_or_file!r} must be a .sql file")
         path = self.find_query(text_or_file)
         if path is None:
             places = [str(p) for p in self._query_dirs()]
             raise ReportError(f"{what}: query file {text_or_file!r} not found (looked in {', '.join(places)})")
-        return path.read_text(encoding="utf-8")
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else \
+                f"cannot be read ({exc.strerror or exc})"
+            raise ReportError(f"{what}: query file {path} {reason}") from None
 
     def _query_dirs(self) -> list[Path]:
         dirs = []
@@ -241,6 +257,9 @@ class ReportSpec(_Model):
     def setup_sql(self) -> list[str]:
         items = [self.setup] if isinstance(self.setup, str) else list(self.setup or [])
         return [self.resolve_sql(item, "report setup") for item in items]
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}")
 
 
 def _slug(text: str) -> str:

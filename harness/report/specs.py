@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.registry import Registry
+from harness.core.registry import Registry
 from harness.report.spec import ReportError, ReportSpec, parse_spec
 
 BUILTIN_SPECS = Path(__file__).parent / "specs"

@@ -25,7 +25,7 @@ import pytest
 import tests.fixtures.methods  # noqa: F401  registers the test-* methods
 from harness.cli import main
 from harness.grid import expand, load_grid
-from harness.store import Store
+from harness.run.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = [sys.executable, "-m", "harness.cli"]
@@ -95,7 +95,7 @@ eval:
 # -- a Ray instance shared by the rest of the module ---------------------------------------------
 @pytest.fixture(scope="module")
 def ray_address(tmp_path_factory):
-    from harness import tune as harness_tune
+    from harness.tune import session as harness_tune
 
     harness_tune._configure_env()
     harness_tune._local_auth()
@@ -288,3 +288,96 @@ overrides:
     runs = rows(db, "SELECT status FROM runs ORDER BY started_at")
     assert list(runs.status) == ["running", "finished"]    # the killed driver never closed its run
     assert not glob.glob(f"/tmp/rh-{driver.pid}-*")         # joined a cluster: no temp dir of its own
+
+
+# -- 6. a long reader: nothing computed is lost, nothing recomputed --------------------------
+def _hold_read_lock(path, seconds, started_glob):
+    """Once the run has begun (its progress.json exists), hold the store like a `harness query`
+    that runs long."""
+    import duckdb
+
+    while not glob.glob(started_glob):
+        time.sleep(0.05)
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+            break
+        except duckdb.IOException:     # the driver is writing this instant
+            time.sleep(0.05)
+    time.sleep(seconds)
+    con.close()
+
+
+def _reader(db: Path, seconds: float, run_root: Path):
+    import multiprocessing as mp
+
+    proc = mp.get_context("spawn").Process(target=_hold_read_lock,
+                                           args=(db, seconds, str(run_root / "*" / "progress.json")))
+    proc.start()
+    return proc
+
+
+SLEEPERS = """name: {name}
+grid:
+  method: [test-sleep]
+  k: [4]
+  seed: [0, 1, 2, 3, 4, 5]
+  train_mix: [movie]
+overrides:
+  test-sleep:
+    params: {{sleep_s: 0.3}}
+"""
+
+
+def test_a_reader_holding_the_store_longer_than_its_wait_loses_no_result(ray_address, tmp_path, capsys):
+    """The issue: a long `harness query` made the driver give up and drop computed results."""
+    grid = write_grid(tmp_path / "grid.yaml", SLEEPERS.format(name="reader"))
+    db = tmp_path / "r.duckdb"
+    Store(db).init()
+    reader = _reader(db, 25.0, tmp_path / "runs" / "reader")    # > the store's own 10 s wait
+    try:
+        assert main(["run", str(grid), "--db", str(db)]) == 0
+    finally:
+        reader.join(60)
+    out = capsys.readouterr().out
+    assert len(Store(db).completed_ids()) == 6 and "6/6" in out
+    assert "waiting for the store lock" in out                   # told, not silently stalled
+    assert rows(db, "SELECT status FROM runs").status[0] == "finished"
+    assert not list(tmp_path.glob("runs/reader/*/journal/*.json"))     # all moved to the store
+
+
+def test_killed_driver_with_journaled_results_then_status_ingests_them(ray_address, tmp_path, capsys):
+    grid = write_grid(tmp_path / "grid.yaml", SLEEPERS.format(name="journal"))
+    db = tmp_path / "r.duckdb"
+    Store(db).init()
+    # the store takes nothing: results pile up in the journal
+    reader = _reader(db, 120.0, tmp_path / "runs" / "journal")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    driver = subprocess.Popen(HARNESS + ["run", str(grid), "--db", str(db), "--address", ray_address],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    journaled = []
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and driver.poll() is None and len(journaled) < 3:
+            time.sleep(0.3)
+            journaled = glob.glob(str(tmp_path / "runs" / "journal" / "*" / "journal" / "*.json"))
+        assert driver.poll() is None, driver.stdout.read().decode()
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        reader.kill()
+        reader.join(30)
+    journaled = glob.glob(str(tmp_path / "runs" / "journal" / "*" / "journal" / "*.json"))
+    assert len(journaled) >= 3 and Store(db).trial_status() == {}
+    assert main(["status", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert f"stored {len(journaled)} journaled result(s)" in out and "interrupted" in out
+    first = rows(db, "SELECT trial_id, finished_at FROM trials")
+    assert len(first) == len(journaled)
+    assert main(["run", str(grid), "--db", str(db)]) == 0               # runs only the rest
+    after = rows(db, "SELECT trial_id, finished_at, attempts FROM trials")
+    assert len(after) == 6 and set(after.attempts) == {1}
+    kept = after.set_index("trial_id").finished_at
+    assert all(kept[r.trial_id] == r.finished_at for r in first.itertuples())   # not recomputed

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.timeout(300),
 
 import tests.fixtures.methods  # noqa: E402,F401  registers test-gpu
 from harness.cli import main  # noqa: E402
-from harness.store import Store  # noqa: E402
+from harness.run.store import Store  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 

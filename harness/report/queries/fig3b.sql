@@ -1,9 +1,9 @@
 -- Figure 3(b): AUC x 100 against K for AT, RT, TALLRec and the six baselines, per test domain,
 -- trained on the test domain. Mean over seeds; the band is mean ± one standard deviation
 -- (no band where one seed ran). A method that ignores K (zero-shot, K = 0) becomes a
--- horizontal line.
+-- horizontal line. One series per method and configuration (with_config: see table3.sql).
 SELECT domain_label(eval_domain) AS domain,
-       method_label(method, variant) AS method,
+       with_config(method_label(method, variant), config_label) AS method,
        k,
        avg(auc) * 100 AS auc,
        stddev_samp(auc) * 100 AS auc_sd,

@@ -1,7 +1,8 @@
 -- Figure 4: cross-domain generalisation. TALLRec (full) rec-tuned on K samples of Movie, of
 -- Book, or of both, tested on each domain. Mean over seeds, band = mean ± one std.
+-- One series per training mix and configuration (with_config: see table3.sql).
 SELECT domain_label(eval_domain) AS domain,
-       'Trained on ' || mix_label(train_mix) AS trained_on,
+       with_config('Trained on ' || mix_label(train_mix), config_label) AS trained_on,
        k,
        avg(auc) * 100 AS auc,
        stddev_samp(auc) * 100 AS auc_sd,

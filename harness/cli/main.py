@@ -1,0 +1,50 @@
+"""The `harness` command. Each subcommand lives in its own light module (no torch at import)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rich.console import Console
+
+from harness.core.errors import HarnessError
+
+# subcommand -> (module, one-line help). Each module has add_arguments(parser) and main(args).
+COMMANDS = {
+    "run": ("harness.cli.run", "run a grid.yaml on Ray Tune and store every result"),
+    "status": ("harness.cli.status", "show a store's progress: done / failed per method"),
+    "data": ("harness.cli.data", "fetch, prepare and export the TALLRec datasets"),
+    "query": ("harness.cli.query", "run read-only SQL on the results store"),
+    "report": ("harness.cli.report", "render SQL-driven reports (tables and figures)"),
+    "export": ("harness.cli.export", "copy a trial's kept LoRA adapter out, with its spec and metrics"),
+    "store": ("harness.cli.store", "check a results store, or restore it from its run-start backup"),
+}
+
+err_console = Console(stderr=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="TALLRec benchmark harness")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(importlib.import_module(args._module).main(args) or 0)
+    except HarnessError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""`harness status [--db PATH]`: the run's view (done / running / failed / queued, latest AUCs,
+ETA) and a per-method summary, read from the store and the run directory's progress.json.
+
+Read-only, so it works while `harness run` is writing: the store is opened only between writes.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.core.processes import pid_alive
+from harness.run.runner import run_directory
+from harness.run.store import DEFAULT_DB, Store
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--db", default=DEFAULT_DB, help=f"results file (default: {DEFAULT_DB})")
+    parser.add_argument("--run", default=None, help="a run id (default: the latest run)")
+
+
+def _driver_state(progress: dict | None, run_status: str, plan: dict | None = None) -> str:
+    """The run row says `running` until its driver ends it: check that driver (its host and pid
+    are in progress.json, and in plan.json from before the first progress write)."""
+    if run_status != "running":
+        return run_status
+    where = progress or plan or {}
+    if "pid" not in where:
+        return "running?"
+    if where.get("host") == socket.gethostname() and not pid_alive(int(where.get("pid") or 0)):
+        return "interrupted (driver gone; run the grid again to finish it)"
+    return "running" if progress else "starting"
+
+
+def _read_json(path: Path) -> dict | None:
+    """A run folder's JSON file; a missing or half-written one is treated as absent."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def build_view(store: Store, run, run_dir: Path | None):
+    from harness.run.progress import View
+
+    plan = progress = None
+    if run_dir:
+        plan, progress = _read_json(run_dir / "plan.json"), _read_json(run_dir / "progress.json")
+    state = _driver_state(progress, run.status, plan)
+    statuses = store.trial_status()
+    ids = plan["trial_ids"] if plan else list(statuses)
+    done = sum(statuses.get(i) == "complete" for i in ids)
+    failed = sum(statuses.get(i) == "failed" for i in ids)
+    live = progress["view"] if progress and state == "running" else {}
+    running = live.get("running", [])
+    view = View(title=f"{run.name} · {run.run_id} · {state}", total=len(ids), done=done,
+                failed=failed, running=running, queued=max(0, len(ids) - done - failed - len(running)),
+                latest=_latest(store, ids), eta_s=live.get("eta_s"),
+                elapsed_s=(progress or {}).get("updated_at", time.time()) - _ts(run.started_at)
+                if progress else None)
+    return view, (ids if plan else None)
+
+
+def _ts(value) -> float:
+    return value.timestamp() if hasattr(value, "timestamp") else time.time()
+
+
+def _latest(store: Store, ids: list[str], n: int = 8) -> list:
+    from harness.run.progress import LATEST
+
+    frame = store.query("""
+        SELECT t.trial_id, t.method, t.variant, t.train_mix, t.k, t.seed, t.status, t.wall_s,
+               t.finished_at, m.eval_domain, m.auc
+        FROM trials t LEFT JOIN metrics m USING (trial_id)
+        ORDER BY t.finished_at DESC NULLS LAST LIMIT 400""")
+    wanted, rows = set(ids), {}
+    for r in frame.itertuples(index=False):
+        if r.trial_id not in wanted:
+            continue
+        if r.trial_id not in rows:
+            if len(rows) >= min(n, LATEST):
+                continue
+            parts = [r.method] + ([r.variant] if isinstance(r.variant, str) else []) + \
+                ([f"{r.train_mix}@K{r.k}"] if isinstance(r.train_mix, str) else []) + [f"s{r.seed}"]
+            rows[r.trial_id] = ["/".join(parts), r.status, {}, r.wall_s]
+        if isinstance(r.eval_domain, str) and r.auc == r.auc:
+            rows[r.trial_id][2][r.eval_domain] = None if r.auc is None else float(r.auc)
+    return list(rows.values())
+
+
+def main(args) -> int:
+    from harness.run.progress import render_view, summary_frame, summary_table
+    from harness.run.store import StoreError
+
+    from harness.run.runner import ingest_journals
+
+    console = Console()
+    store = Store(args.db)
+    if store.path.is_file():   # a damaged store: one line naming its backup, before any read or write
+        from harness.run.health import scan
+
+        scan(store.path, store.wait_s)
+    ingested = ingest_journals(store)
+    if ingested.stored:
+        console.print(f"stored {ingested.stored} journaled result(s) of a run whose driver had stopped")
+    if ingested.left:
+        console.print(f"[yellow]{ingested.left} journaled result(s) not stored yet: "
+                      f"{ingested.errors[-1]}[/]")
+    runs = store.query("SELECT * FROM runs ORDER BY started_at DESC")
+    if runs.empty:
+        console.print(f"{store.path}: no runs yet")
+        return 0
+    if args.run:
+        chosen = runs[runs["run_id"] == args.run]
+        if chosen.empty:
+            raise StoreError(f"no run {args.run!r} in {store.path}; runs: {', '.join(runs['run_id'][:5])}")
+        run = next(chosen.itertuples(index=False))
+    else:
+        run = next(runs.itertuples(index=False))
+    view, ids = build_view(store, run, run_directory(store, run))
+    console.print(render_view(view))
+    console.print(summary_table(summary_frame(store, ids),
+                                title=f"by method ({'this run' if ids is not None else 'whole store'})"))
+    table = Table(title=f"runs in {store.path}", title_justify="left")
+    for col in ("run", "name", "status", "started", "finished"):
+        table.add_column(col)
+    for r in runs.head(5).itertuples(index=False):
+        table.add_row(r.run_id, str(r.name), str(r.status), str(r.started_at)[:19],
+                      "" if r.finished_at is None or r.finished_at != r.finished_at else str(r.finished_at)[:19])
+    console.print(table)
+    return 0

@@ -1,0 +1,32 @@
+"""expand(grid) -> list[TrialSpec]: pure, deterministic, deduplicated by trial id."""
+from __future__ import annotations
+
+from harness.core.methods import method_info
+from harness.core.spec import TrialSpec
+from harness.grid.schema import GridSpec, selected_variants
+
+
+def expand(grid: GridSpec) -> list[TrialSpec]:
+    """Every trial of the grid, in grid order (method, model, variant, train mix, K, seed), no
+    duplicates. A method that uses no LLM gets model None, so the model axis collapses for it."""
+    axes = grid.grid
+    specs: dict[str, TrialSpec] = {}
+    for method in axes.method:
+        info = method_info(method)
+        override = grid.overrides.get(method)
+        extra = dict(override.params) if override else {}
+        choices = grid.model_choices() if info.uses_llm else [None]
+        for choice in choices:
+            model = grid.block(method, "model", choice).model_dump(mode="json") if info.uses_llm else None
+            for variant in selected_variants(grid, method, info):
+                params = {b: grid.block(method, b).model_dump(mode="json") for b in info.blocks_for(variant)}
+                params.update(extra)
+                if info.is_zero_shot(variant):
+                    combos = [(None, 0, seed) for seed in axes.seed]
+                else:
+                    combos = [(mix, k, seed) for mix in axes.train_mix for k in axes.k for seed in axes.seed]
+                for mix, k, seed in combos:
+                    spec = TrialSpec(method=method, variant=variant, train_mix=mix, k=k, seed=seed,
+                                     model=model, params=params, eval=grid.eval, data=grid.data)
+                    specs.setdefault(spec.trial_id, spec)
+    return list(specs.values())

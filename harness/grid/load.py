@@ -1,0 +1,115 @@
+"""Reading a grid file: YAML with duplicate keys refused, then schema and semantic checks."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from harness.grid.checks import check
+from harness.grid.errors import GridError, format_errors
+from harness.grid.schema import GridSpec
+
+
+MAX_EXPANDED_NODES = 20_000   # a real grid has a few hundred; an alias bomb has billions
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and alias bombs, and supports merge keys (`<<:`)."""
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        return node
+
+
+def _check_expansion(root) -> None:
+    """Refuse a document whose aliases expand beyond MAX_EXPANDED_NODES values (or loop):
+    counted on the node graph, each shared node once per use, without expanding anything."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an alias refers to the node that contains it (recursive alias)",
+                node.start_mark)
+        active.add(key)
+        children = node.value if isinstance(node.value, list) else []
+        total = 1
+        for child in children:
+            for part in (child if isinstance(child, tuple) else (child,)):
+                total += size(part)
+                if total > MAX_EXPANDED_NODES:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"aliases expand to more than {MAX_EXPANDED_NODES} values "
+                        "(an alias bomb?); write the values out", node.start_mark)
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
+
+
+def _mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        merge = key_node.tag == _MERGE_TAG
+        key = _MERGE_TAG if merge else loader.construct_object(key_node, deep=deep)
+        try:
+            if key not in seen:
+                seen.add(key)
+                continue
+        except TypeError:   # an unhashable key: construct_mapping reports it
+            continue
+        raise yaml.constructor.ConstructorError(
+            None, None, f"duplicate key {'<<' if merge else key!r}", key_node.start_mark)
+    loader.flatten_mapping(node)   # `<<: *base` merges; keys written here override merged ones
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load_grid(path: str | Path) -> GridSpec:
+    """Read, parse and validate a grid file. Raises GridError (one line) on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        where = "is a directory" if path.is_dir() else "not found"
+        raise GridError(f"grid file {path} {where} (pass the path of a grid .yaml, "
+                        "e.g. grids/demo.yaml)")
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except RecursionError:
+        raise GridError(f"{path}: bad YAML: nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise GridError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise GridError(f"{path}: bad YAML syntax: {where}{' '.join(str(problem).split())}") from exc
+    if raw is None or not isinstance(raw, dict):
+        raise GridError(f"{path}: expected a mapping with at least `grid:` at the top level, "
+                        f"got {type(raw).__name__ if raw is not None else 'an empty file'}")
+    raw.setdefault("name", re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.") or "grid")
+    try:
+        return parse_grid(raw)
+    except GridError as exc:
+        raise GridError(f"{path}: {exc}") from None
+
+
+def parse_grid(raw: dict) -> GridSpec:
+    """Validate a grid given as a dict (already parsed YAML). Raises GridError."""
+    try:
+        grid = GridSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise GridError(format_errors(exc.errors())) from None
+    check(grid)
+    return grid

@@ -1,0 +1,81 @@
+"""How a value or a table cell reads in a report (shared by the HTML and Markdown pages)."""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+import re
+
+import pandas as pd
+
+from harness.report.spec import TableSection
+from harness.report.tables import PivotTable
+
+
+def fmt(value, decimals: int = 2) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return f"{value:.{decimals}f}"
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def cell_parts(pivot: PivotTable, row, column, section: TableSection) -> dict | None:
+    c = pivot.cell(row, column)
+    d = section.decimals
+    if not c.n and c.overlay is None:
+        return None
+    parts = {"mean": fmt(c.mean, d) if c.n else "", "best": c.best, "mark": c.mark,
+             "std": fmt(c.std, d) if c.n > 1 else "", "n": c.n if c.n else "",
+             "ci": f"[{fmt(c.ci[0], d)}, {fmt(c.ci[1], d)}]" if c.ci and not math.isnan(c.ci[0]) else "",
+             "overlay": ""}
+    if c.overlay is not None:
+        gap = f", Δ {c.mean - c.overlay:+.{d}f}" if c.n else ""
+        parts["overlay"] = f"{pivot.overlay_label} {fmt(c.overlay, d)}{gap}"
+    return parts
+
+
+def table_note(section: TableSection, pivot: PivotTable, meta: dict) -> str:
+    notes = ["mean ± standard deviation over replicates (n = count)"]
+    if section.best:
+        notes.append(f"bold = {'highest' if section.best == 'max' else 'lowest'} in the row")
+    if section.significance:
+        s = section.significance
+        test = "Student" if s.equal_var else "Welch"
+        side = {"greater": "one-sided, greater", "less": "one-sided, less", "two-sided": "two-sided"}[s.alternative]
+        notes.append(f"{s.mark} = {s.target} beats every other column of the row by a {test} t-test "
+                     f"({side}) with p < {s.alpha:g}")
+    if meta["ci"] and section.ci:
+        notes.append(f"[lo, hi] = bootstrap 95% interval over test samples ({meta['ci_resamples']} resamples)")
+    if pivot.overlay_label:
+        notes.append(f"{pivot.overlay_label} = published number, Δ = this store minus published")
+    notes.append("empty = not run yet")
+    return "; ".join(notes) + "."
+
+
+def inline_md(text: str) -> str:
+    """Escape HTML, then `code` spans."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def meta_items(meta: dict) -> list[str]:
+    items = [f"spec: {meta['spec']}", f"store: {meta['db']}",
+             f"trials: {meta['trials']} ({meta['complete']} complete, {meta['not_complete']} not)",
+             f"runs: {meta['runs']}"]
+    if meta.get("scope"):
+        items.insert(1, f"scope: {meta['scope']}")
+    if meta["latest"] is not None:
+        items.append(f"latest result: {fmt(pd.Timestamp(meta['latest']))}")
+    items.append(f"generated: {meta['generated'].strftime('%Y-%m-%d %H:%M UTC')}")
+    items.append("bootstrap CIs: " + (f"on ({meta['ci_resamples']} resamples)" if meta["ci"] else "off (--ci)"))
+    items.append("published numbers: " + ("shown" if meta["overlay"] else "hidden"))
+    return items

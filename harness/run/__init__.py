@@ -1,0 +1,2 @@
+"""The loop over a whole grid: `runner` (plan_run, run_grid, run_directory), the DuckDB `store`
+and the `progress` view. The CLI, the tests and the benches call `run_grid`."""

@@ -1,0 +1,287 @@
+"""The DuckDB results store. Only the driver writes; readers open it read-only between writes.
+
+One trial's rows (trials, metrics, predictions) go in one transaction: all or nothing. Storing a
+trial that is already complete changes nothing; a failed trial is replaced by a later attempt.
+The file is opened only for the duration of each write, so `harness query` and the duckdb CLI
+can read while a run is going.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from harness.core.errors import BusyError, HarnessError, one_line
+from harness.core.result import TrialResult
+from harness.core.spec import TrialSpec
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = "results.duckdb"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, name VARCHAR, grid_json VARCHAR, started_at TIMESTAMP,
+    finished_at TIMESTAMP, host VARCHAR, git_sha VARCHAR, status VARCHAR
+);
+CREATE TABLE IF NOT EXISTS trials (
+    trial_id VARCHAR PRIMARY KEY, run_id VARCHAR, method VARCHAR, variant VARCHAR,
+    train_mix VARCHAR, k INTEGER, seed INTEGER, model VARCHAR, config JSON, status VARCHAR NOT NULL,
+    error VARCHAR, attempts INTEGER DEFAULT 1, started_at TIMESTAMP, finished_at TIMESTAMP,
+    wall_s DOUBLE, timings JSON, extra JSON, host VARCHAR, device VARCHAR, versions JSON,
+    git_sha VARCHAR, git_dirty BOOLEAN
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    trial_id VARCHAR, eval_domain VARCHAR, split VARCHAR, auc DOUBLE, n INTEGER, n_pos INTEGER,
+    PRIMARY KEY (trial_id, eval_domain, split)
+);
+CREATE TABLE IF NOT EXISTS predictions (
+    trial_id VARCHAR, eval_domain VARCHAR, sample_id VARCHAR, label TINYINT, score DOUBLE
+);
+CREATE OR REPLACE VIEW results AS
+SELECT t.method, t.variant, t.train_mix, t.k, t.seed, m.eval_domain, m.split, m.auc, m.n, m.n_pos,
+       t.model, t.wall_s, t.trial_id, t.run_id, t.device, t.finished_at
+FROM trials t JOIN metrics m USING (trial_id)
+WHERE t.status = 'complete';
+"""
+
+
+class StoreError(HarnessError):
+    """A store problem the user can act on (busy file, newer schema, bad SQL, damaged file)."""
+
+
+class StoreBusy(StoreError, BusyError):
+    """Another process holds the store's lock."""
+
+
+# Readers (`harness query`, reports, status) see the store and nothing else: DuckDB's own switch
+# turns off every file, network and extension access (ATTACH, COPY, read_csv, glob, INSTALL) and
+# the lock refuses the SET that would turn it back on.
+SANDBOX = {"enable_external_access": False, "lock_configuration": True}
+
+# What DuckDB says when the file itself is bad (checksums, truncation, garbage header, bad WAL).
+_DAMAGE = ("corrupt database file", "could not read enough bytes", "not a valid duckdb database",
+           "failure while replaying wal", "does not match stored checksum")
+
+
+def backup_path(path: str | Path) -> Path:
+    """The rolling copy taken at each run start, once the store has passed its check."""
+    return Path(f"{path}.bak")
+
+
+def is_damage(exc: BaseException) -> bool:
+    return any(d in str(exc).lower() for d in _DAMAGE)
+
+
+def damaged(path: Path, exc: BaseException) -> StoreError:
+    bak = backup_path(path)
+    if bak.is_file():
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(bak.stat().st_mtime))
+        fix = f"restore the copy taken at the last run start ({bak}, {when}) with `harness store restore --db {path}`"
+    else:
+        fix = f"no backup exists ({bak} is taken at each run start)"
+    return StoreError(f"{path} is damaged ({one_line(exc)[:160]}); {fix}")
+
+
+def _connect(path: Path, read_only: bool, wait_s: float, config: dict | None = None
+             ) -> duckdb.DuckDBPyConnection:
+    """Open the file, retrying briefly while another process holds its lock."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        except duckdb.Error as exc:
+            if is_damage(exc):
+                raise damaged(path, exc) from None
+            busy = "could not set lock" in str(exc).lower() or "conflicting lock" in str(exc).lower()
+            if not busy:
+                raise StoreError(f"cannot open {path}: {one_line(exc)}") from None
+            if time.monotonic() >= deadline:
+                raise StoreBusy(f"{path} is busy (another process is writing it); "
+                                "try again in a moment") from None
+            time.sleep(0.2)
+
+
+def execute(con, sql: str, timeout_s: float | None = None, path: Path | None = None) -> pd.DataFrame:
+    """Run SQL to a frame. DuckDB holds the calling thread inside C while a query runs, so neither
+    Ctrl-C nor a timer would reach it: the query runs in a worker thread, and this one waits and
+    interrupts DuckDB at the deadline or on Ctrl-C."""
+    box: dict = {}
+    done = threading.Event()   # not Thread.join: a join cut short by Ctrl-C can lie afterwards
+
+    def work():
+        try:
+            box["frame"] = con.execute(sql).df()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="store-query", daemon=True).start()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    try:
+        while not done.wait(0.05):
+            if deadline is not None and time.monotonic() >= deadline:
+                con.interrupt()
+                done.wait(10)
+                raise StoreError(f"the query ran past its {timeout_s:g} s timeout and was stopped")
+    except KeyboardInterrupt:
+        con.interrupt()
+        done.wait(10)
+        raise
+    error = box.get("error")
+    if isinstance(error, duckdb.Error):
+        if path is not None and is_damage(error):
+            raise damaged(path, error) from None
+        raise StoreError(f"SQL error: {one_line(error)}") from None
+    if error is not None:
+        raise error
+    return box["frame"]
+
+
+class Store:
+    def __init__(self, path: str | Path = DEFAULT_DB, wait_s: float = 10.0):
+        self.path = Path(path)
+        self.wait_s = wait_s
+        self._migrated = False   # the DDL runs once per Store, not on every write (50-90 ms)
+
+    # -- connections -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writer(self):
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store's folder {self.path.parent}: "
+                             f"{exc.strerror or exc}") from None
+        con = _connect(self.path, read_only=False, wait_s=self.wait_s)
+        try:
+            if not self._migrated:
+                self._migrate(con)
+                self._migrated = True
+            yield con
+        except duckdb.Error as exc:
+            if is_damage(exc):   # found mid-write: say so, not a checksum traceback
+                raise damaged(self.path, exc) from None
+            raise
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def reader(self):
+        if not self.path.exists():
+            raise StoreError(f"no results store at {self.path} (run `harness run GRID` first, "
+                             "or pass --db PATH)")
+        if not self.path.is_file():
+            raise StoreError(f"{self.path} is not a results store (it is a folder or a device)")
+        con = _connect(self.path, read_only=True, wait_s=self.wait_s, config=SANDBOX)
+        try:
+            yield con
+        except duckdb.Error as exc:
+            if is_damage(exc):
+                raise damaged(self.path, exc) from None
+            raise
+        finally:
+            with contextlib.suppress(duckdb.Error):   # still busy after an interrupt: let it go
+                con.close()
+
+    def _migrate(self, con) -> None:
+        con.execute(_SCHEMA)
+        row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+        if row[0] is None:
+            con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+        elif row[0] > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema version {row[0]}, newer than this harness "
+                             f"({SCHEMA_VERSION}); upgrade tallrec-harness")
+
+    def init(self) -> None:
+        with self._writer():
+            pass
+
+    # -- runs --------------------------------------------------------------------------------
+    def begin_run(self, name: str, grid: dict | None = None, host: str = "", git_sha: str | None = None) -> str:
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        with self._writer() as con:
+            con.execute("INSERT INTO runs VALUES (?, ?, ?, now(), NULL, ?, ?, 'running')",
+                        [run_id, name, json.dumps(grid) if grid is not None else None, host, git_sha])
+        return run_id
+
+    def end_run(self, run_id: str, status: str = "finished") -> None:
+        with self._writer() as con:
+            con.execute("UPDATE runs SET finished_at = now(), status = ? WHERE run_id = ?", [status, run_id])
+
+    # -- trials ------------------------------------------------------------------------------
+    def write_result(self, result: TrialResult, run_id: str | None = None) -> bool:
+        """Store one trial in one transaction. Returns False if it was already complete."""
+        spec = TrialSpec.from_json(result.spec_json)
+        with self._writer() as con:
+            prior = con.execute("SELECT status, attempts FROM trials WHERE trial_id = ?",
+                                [result.trial_id]).fetchone()
+            if prior is not None and prior[0] == "complete":
+                return False
+            attempts = (prior[1] or 0) + 1 if prior else 1
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for table in ("predictions", "metrics", "trials"):
+                    con.execute(f"DELETE FROM {table} WHERE trial_id = ?", [result.trial_id])
+                self._insert_trial(con, result, spec, run_id, attempts)
+                self._insert_rows(con, result)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return True
+
+    @staticmethod
+    def _insert_trial(con, r: TrialResult, spec: TrialSpec, run_id, attempts) -> None:
+        model = None
+        if spec.model:
+            model = spec.model.get("name") or spec.model.get("path")
+        con.execute(
+            "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), "
+            "to_timestamp(?), ?, ?, ?, ?, ?, ?, ?, ?)",
+            [r.trial_id, run_id, spec.method, spec.variant, spec.train_mix, spec.k, spec.seed, model,
+             r.spec_json, r.status, r.error, attempts, r.started_at, r.finished_at, r.wall_s,
+             json.dumps(r.timings), json.dumps(r.extra, default=str), r.host, r.device,
+             json.dumps(r.versions), r.git_sha, r.git_dirty])
+
+    @staticmethod
+    def _insert_rows(con, r: TrialResult) -> None:
+        if r.metrics:
+            metrics = pd.DataFrame([{"trial_id": r.trial_id, "eval_domain": m.eval_domain,
+                                     "split": m.split, "auc": m.auc, "n": m.n, "n_pos": m.n_pos}
+                                    for m in r.metrics])
+            con.register("metrics_in", metrics)
+            con.execute("INSERT INTO metrics SELECT trial_id, eval_domain, split, auc, n, n_pos FROM metrics_in")
+            con.unregister("metrics_in")
+        frames = [f.assign(trial_id=r.trial_id, eval_domain=d) for d, f in r.predictions.items()]
+        if frames:
+            preds = pd.concat(frames, ignore_index=True)
+            preds["sample_id"] = preds["sample_id"].astype(str)
+            preds["label"] = preds["label"].astype("int8")
+            preds["score"] = preds["score"].astype(float)
+            con.register("preds_in", preds)
+            con.execute("INSERT INTO predictions SELECT trial_id, eval_domain, sample_id, label, score FROM preds_in")
+            con.unregister("preds_in")
+
+    # -- reads -------------------------------------------------------------------------------
+    def trial_status(self) -> dict[str, str]:
+        """trial_id -> status for every stored trial ({} if the file does not exist yet)."""
+        if not self.path.exists():
+            return {}
+        with self.reader() as con:
+            return dict(con.execute("SELECT trial_id, status FROM trials").fetchall())
+
+    def completed_ids(self) -> set[str]:
+        return {t for t, s in self.trial_status().items() if s == "complete"}
+
+    def query(self, sql: str, timeout_s: float | None = None) -> pd.DataFrame:
+        """Run read-only SQL that sees only the store; a SQL error becomes a one-line StoreError,
+        and a query still running after `timeout_s` is interrupted."""
+        with self.reader() as con:
+            return execute(con, sql, timeout_s, self.path)

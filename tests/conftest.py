@@ -1,4 +1,5 @@
-"""Shared fixtures: where the raw datasets are, and one data cache for the whole session."""
+"""Shared fixtures: where the raw datasets are, one data cache for the whole session, and one tiny
+random Llama folder for the LLM tests."""
 import os
 from pathlib import Path
 
@@ -28,3 +29,11 @@ def _isolated_cache(tmp_path_factory):
     os.environ["HARNESS_CACHE_DIR"] = str(tmp_path_factory.mktemp("harness-cache"))
     yield
     os.environ.pop("HARNESS_CACHE_DIR", None)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    """A tiny random-init Llama saved as an HF folder (tests/helpers/llm.py), built once."""
+    from tests.helpers import llm
+
+    return llm.tiny_llama_dir(tmp_path_factory.getbasetemp() / "models")

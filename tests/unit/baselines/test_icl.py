@@ -20,11 +20,6 @@ AT = {"max_records": 8, "epochs": 1, "batch_size": 4, "micro_batch_size": 4, "wa
       "learning_rate": 1e-2}
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    return testing.tiny_llama_dir(tmp_path_factory.getbasetemp() / "models")
-
-
 @pytest.fixture(autouse=True)
 def fake_data(monkeypatch):
     for name, module in testing.fake_data_modules(SIZES).items():

@@ -17,11 +17,6 @@ from tests.helpers import llm as testing  # noqa: E402
 SIZES = {"train": 16, "valid": 16, "test": 12}
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    return testing.tiny_llama_dir(tmp_path_factory.getbasetemp() / "models")
-
-
 @pytest.fixture(autouse=True)
 def fake_data(monkeypatch):
     for name, module in testing.fake_data_modules(SIZES).items():

@@ -22,11 +22,6 @@ TRAINING = {"epochs": 2, "batch_size": 4, "micro_batch_size": 4, "learning_rate"
             "warmup_steps": 0, "valid_max_samples": 8, "patience": 2, "score_batch_size": 8}
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    return testing.tiny_llama_dir(tmp_path_factory.getbasetemp() / "models")
-
-
 @pytest.fixture(autouse=True)
 def fake_data(monkeypatch):
     for name, module in testing.fake_data_modules(SIZES).items():

@@ -11,14 +11,8 @@ torch = pytest.importorskip("torch")
 from harness.core.config import LoraConfig, ModelConfig  # noqa: E402
 from harness.core.errors import HarnessError  # noqa: E402
 from models import loading  # noqa: E402
-from tests.helpers import llm as testing  # noqa: E402
 from models.adapters import attach_new, detach  # noqa: E402
 from models.cache import ModelCache, is_clean, weight_fingerprint  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    return testing.tiny_llama_dir(tmp_path_factory.getbasetemp() / "models")
 
 
 def test_default_alias_is_the_packaged_gguf_found_without_importing_it():

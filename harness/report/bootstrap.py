@@ -47,25 +47,51 @@ def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) ->
         return np.where(denom > 0, u / np.where(denom > 0, denom, 1), np.nan)
 
 
-def mean_auc_ci(frames: list[pd.DataFrame], resamples: int = DEFAULT_RESAMPLES,
-                level: float = DEFAULT_LEVEL, seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of the mean AUC of `frames` (each: sample_id, label, score)."""
-    frames = [f.sort_values("sample_id", kind="mergesort").reset_index(drop=True)
-              for f in frames if len(f)]
-    if not frames:
-        return (np.nan, np.nan)
-    rng = np.random.default_rng(seed)
-    draws: dict[tuple, np.ndarray] = {}
+def _mean_auc_draws(frames: list[pd.DataFrame], draws: dict, rng: np.random.Generator,
+                    resamples: int) -> np.ndarray:
+    """The mean AUC of `frames` on each resample; frames with the same sample ids share a draw."""
     stats = np.zeros(resamples)
     for frame in frames:
         key = tuple(frame["sample_id"])        # same test set -> same draw (paired)
         if key not in draws:
             draws[key] = resample_weights(len(frame), resamples, rng)
         stats += weighted_auc(frame["label"].to_numpy(), frame["score"].to_numpy(), draws[key])
-    stats /= len(frames)
+    return stats / len(frames)
+
+
+def _sorted(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    return [f.sort_values("sample_id", kind="mergesort").reset_index(drop=True) for f in frames if len(f)]
+
+
+def _interval(stats: np.ndarray, level: float) -> tuple[float, float]:
     stats = stats[~np.isnan(stats)]
     if not len(stats):
         return (np.nan, np.nan)
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(stats, [tail, 100 - tail])
     return float(lo), float(hi)
+
+
+def mean_auc_ci(frames: list[pd.DataFrame], resamples: int = DEFAULT_RESAMPLES,
+                level: float = DEFAULT_LEVEL, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of the mean AUC of `frames` (each: sample_id, label, score)."""
+    frames = _sorted(frames)
+    if not frames:
+        return (np.nan, np.nan)
+    return _interval(_mean_auc_draws(frames, {}, np.random.default_rng(seed), resamples), level)
+
+
+def paired_diff_ci(frames_a: list[pd.DataFrame], frames_b: list[pd.DataFrame],
+                   resamples: int = DEFAULT_RESAMPLES, level: float = DEFAULT_LEVEL,
+                   seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of mean AUC(a) - mean AUC(b), both scored on each resample of the same
+    test samples (a paired bootstrap): an interval above zero means a beats b beyond test noise.
+    NaN when the two sides share no test set."""
+    frames_a, frames_b = _sorted(frames_a), _sorted(frames_b)
+    keys_a = {tuple(f["sample_id"]) for f in frames_a}
+    if not frames_a or not frames_b or not keys_a & {tuple(f["sample_id"]) for f in frames_b}:
+        return (np.nan, np.nan)
+    draws: dict = {}
+    rng = np.random.default_rng(seed)
+    diff = _mean_auc_draws(frames_a, draws, rng, resamples) - _mean_auc_draws(frames_b, draws, rng, resamples)
+    return _interval(diff, level)

@@ -38,6 +38,9 @@ def cell_parts(pivot: PivotTable, row, column, section: TableSection) -> dict | 
              "std": fmt(c.std, d) if c.n > 1 else "", "n": c.n if c.n else "",
              "ci": f"[{fmt(c.ci[0], d)}, {fmt(c.ci[1], d)}]" if c.ci and not math.isnan(c.ci[0]) else "",
              "overlay": ""}
+    if c.lift and not math.isnan(c.lift[0]) and section.significance:
+        # the paired interval of the target minus this cell, on the same test samples
+        parts["ci"] += f" {section.significance.target} − this [{c.lift[0]:+.{d}f}, {c.lift[1]:+.{d}f}]"
     if c.overlay is not None:
         gap = f", Δ {c.mean - c.overlay:+.{d}f}" if c.n else ""
         parts["overlay"] = f"{pivot.overlay_label} {fmt(c.overlay, d)}{gap}"
@@ -56,6 +59,10 @@ def table_note(section: TableSection, pivot: PivotTable, meta: dict) -> str:
                      f"({side}) with p < {s.alpha:g}")
     if meta["ci"] and section.ci:
         notes.append(f"[lo, hi] = bootstrap 95% interval over test samples ({meta['ci_resamples']} resamples)")
+        if section.significance:
+            notes.append(f"{section.significance.target} − this [lo, hi] = paired bootstrap 95% interval of "
+                         f"{section.significance.target}'s AUC minus this column's on the same test samples "
+                         "(above zero: the difference is not test-sample noise)")
     if pivot.overlay_label:
         notes.append(f"{pivot.overlay_label} = published number, Δ = this store minus published")
     notes.append("empty = not run yet")

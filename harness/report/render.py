@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.report import sql as qdata
-from harness.report.bootstrap import DEFAULT_RESAMPLES, mean_auc_ci
+from harness.report.bootstrap import DEFAULT_RESAMPLES, mean_auc_ci, paired_diff_ci
 from harness.report.spec import (BarSection, HeatmapSection, LineSection, ReportError, ReportSpec,
                                  TableSection)
 from harness.report.html import html_page
@@ -78,14 +78,18 @@ def _run_section(con, spec: ReportSpec, section, ci: bool, resamples: int, overl
         keys = [c for c in section.columns_used() if c not in _non_key(section)]
         qdata.check_columns(res.overlay, keys, f"{w} overlay")
     if isinstance(section, TableSection) and section.columns:
-        ci_fn = None
+        ci_fn = pair_fn = None
         if ci and section.ci is not None:
             pairs = {(str(t), str(d)) for t, d in zip(frame[section.ci.trial_id], frame[section.ci.eval_domain])}
             preds = qdata.load_predictions(con, pairs)
 
             def ci_fn(trials, preds=preds):
                 return mean_auc_ci([preds[t] for t in trials if t in preds], resamples=resamples)
-        res.pivot = build_pivot(frame, section, res.overlay, ci_fn)
+
+            def pair_fn(target, trials, preds=preds):
+                return paired_diff_ci([preds[t] for t in target if t in preds],
+                                      [preds[t] for t in trials if t in preds], resamples=resamples)
+        res.pivot = build_pivot(frame, section, res.overlay, ci_fn, pair_fn)
     return res
 
 

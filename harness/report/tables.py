@@ -22,6 +22,7 @@ class Cell:
     mark: str = ""
     p_max: float | None = None          # the largest p-value of the target's tests
     ci: tuple[float, float] | None = None
+    lift: tuple[float, float] | None = None   # paired interval of the target's AUC minus this cell's
     overlay: float | None = None
 
     @property
@@ -58,7 +59,8 @@ class PivotTable:
                 rec = dict(zip(self.row_keys, row))
                 rec[self.column_key] = column
                 rec.update(n=c.n, mean=c.mean, std=c.std, best=c.best, mark=c.mark, p_max=c.p_max,
-                           ci_lo=c.ci[0] if c.ci else math.nan, ci_hi=c.ci[1] if c.ci else math.nan)
+                           ci_lo=c.ci[0] if c.ci else math.nan, ci_hi=c.ci[1] if c.ci else math.nan,
+                           lift_lo=c.lift[0] if c.lift else math.nan, lift_hi=c.lift[1] if c.lift else math.nan)
                 if self.overlay_label:
                     rec[self.overlay_label] = c.overlay if c.overlay is not None else math.nan
                     rec["gap"] = (c.mean - c.overlay) if c.overlay is not None and c.n else math.nan
@@ -104,7 +106,10 @@ def ordered(values, declared: list | None = None) -> list:
 
 def build_pivot(frame: pd.DataFrame, section: TableSection,
                 overlay: pd.DataFrame | None = None,
-                ci_fn: Callable[[list[tuple[str, str]]], tuple[float, float]] | None = None) -> PivotTable:
+                ci_fn: Callable[[list[tuple[str, str]]], tuple[float, float]] | None = None,
+                pair_fn: Callable[[list, list], tuple[float, float]] | None = None) -> PivotTable:
+    """`ci_fn(trials)`: a cell's bootstrap interval; `pair_fn(target_trials, trials)`: the paired
+    interval of the significance target's AUC minus a cell's (both need `section.ci`)."""
     rows_keys, col_key, value = list(section.rows), section.columns, section.value
     cells: dict[tuple[tuple, Any], Cell] = {}
     present_rows: set[tuple] = set()
@@ -151,6 +156,15 @@ def build_pivot(frame: pd.DataFrame, section: TableSection,
                 lo, hi = ci_fn(cell.trials)
                 scale = section.ci.scale
                 cell.ci = (lo * scale, hi * scale)
+    if pair_fn is not None and section.significance:
+        target = plain(section.significance.target)
+        for row in rows_sorted:
+            mine = table.cell(row, target)
+            for column in columns:
+                cell = table.cell(row, column)
+                if column != target and mine.trials and cell.trials:
+                    lo, hi = pair_fn(mine.trials, cell.trials)
+                    cell.lift = (lo * section.ci.scale, hi * section.ci.scale)
     return table
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.machine import cpu_model
+
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = {  # name -> YesNoScorer keywords changed from the default
     "default": {},
@@ -102,7 +104,7 @@ def main(argv=None) -> dict:
     enc = tok(prompts)["input_ids"]
     trie = len({tuple(e[:i]) for e in enc for i in range(1, len(e) + 1)})  # the fewest positions any prefix sharing runs
     report = {"n": args.n, "rounds": args.rounds, "model": args.model, "threads": torch.get_num_threads(),
-              "cpu_model": _cpu_model(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+              "cpu_model": cpu_model(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
               "rows": rows, "linear_gflops_1024_rows": linears, "trie_positions": trie,
               "command": "python -m bench.scorer_ablation " + " ".join(argv if argv is not None else sys.argv[1:]),
               "time": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -119,18 +121,6 @@ def main(argv=None) -> dict:
         print(f"{r['in']:>6} x {r['out']:<19} {r['torch']:>14.0f} {r.get('packed', float('nan')):>15.0f}")
     print(f"cpu: {report['cpu_model']}; results: {args.out}")
     return report
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

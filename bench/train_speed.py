@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.machine import cpu_model
+
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("harness", "tallrec", "grouped", "prefix", "prefix-bf16", "bf16", "micro1")
 
@@ -169,22 +171,12 @@ def main(argv=None) -> dict:
               f"{rel:>10} {row['loss_dropout_off']:8.4f}")
     report = {"mix": args.mix, "k": args.k, "micro": args.micro, "threads": args.threads,
               "steps": args.steps, "rounds": args.rounds, "lengths": [min(lengths), max(lengths)],
-              "cpu": _cpu_name(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+              "cpu": cpu_model(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
               "rows": rows, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
               "command": "python -m bench.train_speed " + " ".join(argv if argv is not None else sys.argv[1:])}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     return report
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

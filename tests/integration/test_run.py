@@ -164,6 +164,19 @@ ray:
     assert "nothing to run" in capsys.readouterr().out
 
 
+def _sigkill_once(driver, ready, poll_s: float, timeout_s: float = 120) -> None:
+    """SIGKILL a running `harness run` driver as soon as `ready()` (or the timeout); it must
+    still be running then."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and driver.poll() is None:
+        time.sleep(poll_s)
+        if ready():
+            break
+    assert driver.poll() is None, driver.stdout.read().decode()
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(30)
+
+
 def test_rerun_failed_retries_only_the_failed(ray_address, tmp_path, capsys):
     counter = tmp_path / "attempts"
     grid = write_grid(tmp_path / "grid.yaml", f"""name: rerun
@@ -259,17 +272,8 @@ overrides:
     driver = subprocess.Popen(HARNESS + ["run", str(grid), "--db", str(db), "--address", ray_address],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 120
-        done = 0
-        while time.time() < deadline and driver.poll() is None:
-            time.sleep(0.5)
-            if db.exists():
-                done = sum(s == "complete" for s in Store(db).trial_status().values())
-                if done >= 3:
-                    break
-        assert driver.poll() is None, driver.stdout.read().decode()
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(30)
+        _sigkill_once(driver, lambda: db.exists()
+                      and sum(s == "complete" for s in Store(db).trial_status().values()) >= 3, poll_s=0.5)
     finally:
         if driver.poll() is None:
             driver.kill()
@@ -355,15 +359,9 @@ def test_killed_driver_with_journaled_results_then_status_ingests_them(ray_addre
     env = dict(os.environ, PYTHONPATH=str(REPO))
     driver = subprocess.Popen(HARNESS + ["run", str(grid), "--db", str(db), "--address", ray_address],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    journaled = []
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and driver.poll() is None and len(journaled) < 3:
-            time.sleep(0.3)
-            journaled = glob.glob(str(tmp_path / "runs" / "journal" / "*" / "journal" / "*.json"))
-        assert driver.poll() is None, driver.stdout.read().decode()
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(30)
+        _sigkill_once(driver, lambda: len(glob.glob(
+            str(tmp_path / "runs" / "journal" / "*" / "journal" / "*.json"))) >= 3, poll_s=0.3)
     finally:
         if driver.poll() is None:
             driver.kill()

@@ -1,14 +1,18 @@
-"""`harness store check|restore [--db PATH]`: read every block of a results store (DuckDB verifies
-each block's checksum), or set a damaged store back to the backup each `harness run` takes at
-its start (`<store>.bak`). The replaced file is kept beside it, renamed, never deleted."""
+"""`harness store check|restore|dump|load [DIR] [--db PATH]`: read every block of a results store
+(DuckDB verifies each block's checksum); set a damaged store back to the backup each `harness run`
+takes at its start (`<store>.bak`; the replaced file is kept beside it, renamed, never deleted);
+write the store as a folder of Parquet files (`dump DIR`, small enough to commit), or build a new
+store from such a folder (`load DIR`)."""
 from __future__ import annotations
 
 from harness.run.store import DEFAULT_DB
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("action", choices=("check", "restore"),
-                        help="check: read the whole store; restore: put its backup in its place")
+    parser.add_argument("action", choices=("check", "restore", "dump", "load"),
+                        help="check: read the whole store; restore: put its backup in its place; "
+                             "dump DIR: write it as Parquet files; load DIR: a new store from them")
+    parser.add_argument("dir", nargs="?", help="the dump folder (dump, load)")
     parser.add_argument("--db", default=DEFAULT_DB, help=f"results file (default: {DEFAULT_DB})")
     parser.add_argument("--force", action="store_true",
                         help="restore even though the store passes its check")
@@ -18,6 +22,18 @@ def main(args) -> int:
     from harness.run.health import restore, scan
     from harness.run.store import Store, StoreError, backup_path
 
+    if args.action in ("dump", "load"):
+        from harness.run import dump
+
+        if not args.dir:
+            raise StoreError(f"`harness store {args.action}` needs a folder: harness store {args.action} DIR")
+        if args.action == "dump":
+            m = dump.dump(args.db, args.dir)
+            print(f"wrote {args.dir}: " + ", ".join(f"{t} {n}" for t, n in m["rows"].items()) + " rows")
+        else:
+            m = dump.load(args.dir, args.db)
+            print(f"loaded {args.dir} into {args.db}: " + ", ".join(f"{t} {n}" for t, n in m["rows"].items()) + " rows")
+        return 0
     if args.action == "check":
         store = Store(args.db)
         if not store.path.is_file():

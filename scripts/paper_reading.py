@@ -1,0 +1,176 @@
+"""The numbers behind a written reading of a paper run: which of TALLRec's findings hold.
+
+    python scripts/paper_reading.py --db results.duckdb --grid cpu-paper --out docs/results/cpu-smollm2/reading
+
+Reads the store (read-only) and writes `<out>.json` and `<out>.md` (printed too):
+* zero-shot: the untuned model (icl) per test domain;
+* lift: every tallrec variant (AT, RT, full) per domain and K, trained on that domain, as mean
+  ± sd over seeds and its paired lift over zero-shot with a 95% bootstrap interval over the same
+  test samples (an interval above zero: the lift is not test-sample noise);
+* Table 3's test: TALLRec (full, and RT) against each baseline per domain and K, Welch's
+  one-sided t-test over seeds (the paper's test; p < 0.01 marks a win);
+* the goal of issue #13: movie TALLRec (full or RT) at K=256, mean test AUC over three seeds;
+* Figure 4: full trained on movie, book or both (K=64), tested on each domain.
+Every number is computed here from the store; the reading's prose cites them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+BASELINES = ["gru4rec", "caser", "sasrec", "dros", "gru-bert", "dros-bert"]
+GOAL_AUC = 0.70
+
+
+def load(db: str, grid: str | None):
+    import duckdb
+
+    con = duckdb.connect(db, read_only=True)
+    scope = "AND t.run_id IN (SELECT run_id FROM runs WHERE name = ?)" if grid else ""
+    params = [grid] if grid else []
+    trials = con.execute(
+        "SELECT t.trial_id, t.method, coalesce(t.variant, '') AS variant, t.train_mix, t.k, t.seed, "
+        "m.eval_domain, m.auc FROM trials t JOIN metrics m USING (trial_id) "
+        f"WHERE t.status = 'complete' AND m.split = 'test' {scope}", params).df()
+    preds = con.execute(
+        "SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score FROM predictions p "
+        f"JOIN trials t USING (trial_id) WHERE t.status = 'complete' {scope}", params).df()
+    return trials, preds
+
+
+def frames(preds, trial_ids, domain):
+    sel = preds[(preds.eval_domain == domain) & preds.trial_id.isin(list(trial_ids))]
+    return [g[["sample_id", "label", "score"]].reset_index(drop=True) for _, g in sel.groupby("trial_id")]
+
+
+def summary(values) -> dict:
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(v.mean()) if len(v) else None,
+            "sd": float(v.std(ddof=1)) if len(v) > 1 else None, "n": int(len(v)),
+            "seeds": [float(x) for x in v]}
+
+
+def analyse(trials, preds, resamples: int) -> dict:
+    from scipy import stats
+
+    from harness.report.bootstrap import paired_diff_ci
+
+    out: dict = {"zero_shot": {}, "lift": [], "table3": [], "goal": {}, "fig4": []}
+    zs = trials[trials.method == "icl"]
+    for d in ("movie", "book"):
+        z = zs[zs.eval_domain == d]
+        if len(z):
+            out["zero_shot"][d] = {"auc": float(z.auc.iloc[0]), "trials": int(len(z))}
+    zs_ids = zs.trial_id.unique()[:1]    # icl is seed-independent: one trial is the reference
+
+    llm = trials[trials.method == "tallrec"]
+    for d in ("movie", "book"):
+        for variant in ("AT", "RT", "full"):
+            own = llm[(llm.variant == variant) & (llm.eval_domain == d)]
+            own = own if variant == "AT" else own[own.train_mix == d]
+            for k in sorted(own.k.unique()):
+                cell = own[own.k == k]
+                row = {"domain": d, "variant": variant, "k": int(k), **summary(cell.auc)}
+                if len(zs_ids):
+                    lo, hi = paired_diff_ci(frames(preds, cell.trial_id, d), frames(preds, zs_ids, d),
+                                            resamples=resamples)
+                    row["lift"] = row["mean"] - out["zero_shot"][d]["auc"]
+                    row["lift_ci95"] = [float(lo), float(hi)]
+                out["lift"].append(row)
+
+            if variant == "AT":
+                continue
+            for k in sorted(own.k.unique()):
+                mine = own[own.k == k].auc.to_numpy()
+                for b in BASELINES:
+                    other = trials[(trials.method == b) & (trials.eval_domain == d) & (trials.train_mix == d)
+                                   & (trials.k == k)].auc.to_numpy()
+                    if not len(other):
+                        continue
+                    p = (float(stats.ttest_ind(mine, other, equal_var=False, alternative="greater").pvalue)
+                         if len(mine) > 1 and len(other) > 1 else None)
+                    out["table3"].append({"domain": d, "k": int(k), "tallrec": variant, "baseline": b,
+                                          "tallrec_mean": float(mine.mean()), "baseline_mean": float(other.mean()),
+                                          "n": [int(len(mine)), int(len(other))], "p": p})
+
+    for variant in ("full", "RT"):
+        cell = llm[(llm.variant == variant) & (llm.eval_domain == "movie") & (llm.train_mix == "movie") & (llm.k == 256)]
+        out["goal"][variant] = {**summary(cell.auc), "target": GOAL_AUC,
+                                "met": bool(len(cell) >= 3 and cell.auc.mean() >= GOAL_AUC)}
+    for d in ("movie", "book"):
+        for mix in ("movie", "book", "both"):
+            cell = llm[(llm.variant == "full") & (llm.eval_domain == d) & (llm.train_mix == mix) & (llm.k == 64)]
+            if len(cell):
+                out["fig4"].append({"test": d, "trained_on": mix, "k": 64, **summary(cell.auc)})
+    return out
+
+
+def _f(x, pct=True):
+    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else (f"{x * 100:.1f}" if pct else f"{x:.3g}")
+
+
+def markdown(r: dict) -> str:
+    lines = ["### Zero-shot (untuned SmolLM2, `icl`)", "", "| test domain | AUC x 100 |", "|:--|--:|"]
+    lines += [f"| {d} | {_f(v['auc'])} |" for d, v in r["zero_shot"].items()]
+    lines += ["", "### Lift over zero-shot (trained and tested on the same domain)", "",
+              "| domain | variant | K | AUC x 100, mean ± sd (seeds) | lift | 95% paired CI | beyond noise |",
+              "|:--|:--|--:|--:|--:|:--|:--|"]
+    for x in r["lift"]:
+        ci = x.get("lift_ci95", [np.nan, np.nan])
+        sig = "yes" if ci[0] > 0 else ("below" if ci[1] < 0 else "no")
+        sd = f" ± {_f(x['sd'])}" if x["sd"] is not None else ""
+        lines.append(f"| {x['domain']} | {x['variant']} | {x['k']} | {_f(x['mean'])}{sd} ({x['n']}) | "
+                     f"{x.get('lift', np.nan) * 100:+.1f} | [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}] | {sig} |")
+    lines += ["", "### Table 3's test: TALLRec against each baseline (Welch, one-sided, over seeds)", "",
+              "| domain | K | TALLRec | x 100 | " + " | ".join(BASELINES) + " | beats all (p < 0.01) |",
+              "|:--|--:|:--|--:|" + "--:|" * len(BASELINES) + ":--|"]
+    keys = sorted({(x["domain"], x["k"], x["tallrec"]) for x in r["table3"]}, key=lambda t: (t[0] != "movie", t[1], t[2]))
+    for d, k, v in keys:
+        rows = {x["baseline"]: x for x in r["table3"] if (x["domain"], x["k"], x["tallrec"]) == (d, k, v)}
+        cells = [f"{_f(rows[b]['baseline_mean'])} (p {_f(rows[b]['p'], pct=False)})" if b in rows else "-" for b in BASELINES]
+        wins = len(rows) == len(BASELINES) and all(x["p"] is not None and x["p"] < 0.01 for x in rows.values())
+        mean = next(iter(rows.values()))["tallrec_mean"]
+        lines.append(f"| {d} | {k} | {v} | {_f(mean)} | " + " | ".join(cells) + f" | {'yes' if wins else 'no'} |")
+    lines += ["", "### Goal: movie TALLRec at K=256, mean test AUC over three seeds >= 0.70", ""]
+    for v, g in r["goal"].items():
+        lines.append(f"- {v}: {_f(g['mean'])} over {g['n']} seed(s) {[round(s * 100, 1) for s in g['seeds']]}: "
+                     f"{'met' if g['met'] else 'not met'}")
+    lines += ["", "### Figure 4: full, K=64, by training domain", "", "| test | trained on | AUC x 100 (seeds) |", "|:--|:--|--:|"]
+    lines += [f"| {x['test']} | {x['trained_on']} | {_f(x['mean'])}"
+              + (f" ± {_f(x['sd'])}" if x["sd"] is not None else "") + f" ({x['n']}) |" for x in r["fig4"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--db", default="results.duckdb")
+    ap.add_argument("--grid", help="only the runs of this grid name (default: the whole store)")
+    ap.add_argument("--out", help="write <out>.json and <out>.md")
+    ap.add_argument("--resamples", type=int, default=1000)
+    args = ap.parse_args(argv)
+    if not Path(args.db).is_file():
+        print(f"error: no results store at {args.db}", file=sys.stderr)
+        return 2
+    trials, preds = load(args.db, args.grid)
+    if trials.empty:
+        print(f"error: no complete trials in {args.db}" + (f" for grid {args.grid}" if args.grid else ""), file=sys.stderr)
+        return 2
+    result = analyse(trials, preds, args.resamples)
+    md = markdown(result)
+    print(md)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out + ".json").write_text(json.dumps(result, indent=2))
+        Path(args.out + ".md").write_text(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

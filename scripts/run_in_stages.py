@@ -1,0 +1,61 @@
+"""Run a long grid in priority order: the trials a partial report most needs first.
+
+    python scripts/run_in_stages.py grids/cpu-paper.yaml grids/cpu-paper.stages.yaml --db results.duckdb
+
+A trial's id depends on its spec, not on the grid that expanded it, so a stage is the same grid
+with a narrower `grid:` block: its trials are the grid's own, stored under the same ids, and the
+full grid later skips them. Each stage is written beside the store (`<db>.stages/NN-name.yaml`)
+and run with `harness run`; a stopped run is resumed by running the same command again (stored
+trials are skipped). The last stage is always the whole grid, so nothing it holds is left out.
+
+The stages file is a list of {name, grid} items; `grid` replaces the grid's `grid:` block.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def stage_grids(grid_path: Path, stages_path: Path) -> list[tuple[str, dict]]:
+    base = yaml.safe_load(grid_path.read_text())
+    stages = yaml.safe_load(stages_path.read_text()) or []
+    if not isinstance(stages, list) or not all(isinstance(s, dict) and {"name", "grid"} <= s.keys() for s in stages):
+        raise SystemExit(f"error: {stages_path}: expected a list of {{name, grid}} items")
+    out = []
+    for s in stages:
+        g = dict(base)
+        g["grid"] = s["grid"]
+        out.append((str(s["name"]), g))
+    out.append(("all", base))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("grid", type=Path)
+    ap.add_argument("stages", type=Path)
+    ap.add_argument("--db", type=Path, default=Path("results.duckdb"))
+    ap.add_argument("--harness", default="harness", help="the harness command (default: harness)")
+    ap.add_argument("--dry-run", action="store_true", help="print each stage's plan, run nothing")
+    args = ap.parse_args(argv)
+
+    out_dir = args.db.with_name(args.db.name + ".stages")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, (name, grid) in enumerate(stage_grids(args.grid, args.stages)):
+        path = out_dir / f"{i:02d}-{name}.yaml"
+        path.write_text(yaml.safe_dump(grid, sort_keys=False))
+        cmd = [args.harness, "run", str(path), "--db", str(args.db)] + (["--dry-run"] if args.dry_run else [])
+        print(f"== stage {i} {name}: {' '.join(cmd)}", flush=True)
+        rc = subprocess.call(cmd)
+        if rc != 0:
+            print(f"stage {name} exited {rc}; re-run this command to resume", file=sys.stderr)
+            return rc
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""scripts/paper_reading.py: the numbers a written reading cites follow the store."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from scipy import stats
+
+from harness.report.demo import build_demo_store
+
+REPO = Path(__file__).resolve().parents[3]
+_spec = importlib.util.spec_from_file_location("paper_reading", REPO / "scripts" / "paper_reading.py")
+paper_reading = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(paper_reading)
+
+
+@pytest.fixture(scope="module")
+def reading(tmp_path_factory):
+    db = tmp_path_factory.mktemp("reading") / "demo.duckdb"
+    build_demo_store(db)
+    trials, preds = paper_reading.load(str(db), None)
+    return db, paper_reading.analyse(trials, preds, resamples=50)
+
+
+def _aucs(db, method, variant, domain, k):
+    return duckdb.connect(str(db), read_only=True).execute(
+        "SELECT m.auc FROM trials t JOIN metrics m USING (trial_id) WHERE t.status = 'complete' "
+        "AND m.split = 'test' AND t.method = ? AND coalesce(t.variant, '') = ? AND m.eval_domain = ? "
+        "AND t.train_mix = ? AND t.k = ? ORDER BY t.seed", [method, variant, domain, domain, k]).fetchnumpy()["auc"]
+
+
+def test_table3_p_values_follow_scipy_on_the_stored_aucs(reading):
+    db, r = reading
+    assert r["table3"]
+    for row in r["table3"]:
+        mine = _aucs(db, "tallrec", row["tallrec"], row["domain"], row["k"])
+        other = _aucs(db, row["baseline"], "", row["domain"], row["k"])
+        assert row["tallrec_mean"] == pytest.approx(mine.mean())
+        assert row["baseline_mean"] == pytest.approx(other.mean())
+        if len(mine) > 1 and len(other) > 1:
+            want = stats.ttest_ind(mine, other, equal_var=False, alternative="greater").pvalue
+            assert row["p"] == pytest.approx(want)
+
+
+def test_the_goal_is_met_only_by_a_three_seed_mean_at_or_above_070(reading):
+    db, r = reading
+    for variant, goal in r["goal"].items():
+        aucs = _aucs(db, "tallrec", variant, "movie", 256)
+        assert goal["n"] == len(aucs)
+        assert goal["met"] == (len(aucs) >= 3 and aucs.mean() >= 0.70)
+    md = paper_reading.markdown(r)
+    assert "### Goal" in md and "### Table 3's test" in md
+
+
+def test_a_missing_store_is_one_clear_error(tmp_path, capsys):
+    assert paper_reading.main(["--db", str(tmp_path / "none.duckdb")]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: no results store at")

@@ -4,15 +4,17 @@
 #
 #   scripts/screenshot_report.sh [REPORT.html] [OUT.png] [WIDTH]
 #
-# Without REPORT.html it builds the synthetic demo store (python -m harness.report.demo), renders
-# the `paper` report with --ci into a temporary folder and shoots that. OUT defaults to
-# docs/report_screenshot.png, WIDTH to 1280 (CSS pixels).
+# Without REPORT.html it builds the SYNTHETIC demo store (python -m harness.report.demo: made-up
+# numbers, for trying the layout), renders the `paper` report with --ci into a temporary folder
+# and shoots that. OUT defaults to reports/synthetic_report.png, WIDTH to 1280 (CSS pixels).
+# The docs show the real CPU run: scripts/screenshot_report.sh docs/results/cpu-smollm2/report/report.html
+#   docs/results/cpu-smollm2/report_screenshot.png
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
 [ -x "$py" ] || py=python3
 html=${1:-}
-out=${2:-docs/report_screenshot.png}
+out=${2:-reports/synthetic_report.png}
 width=${3:-1280}
 max_height=${MAX_HEIGHT:-12000}
 

@@ -21,6 +21,14 @@ _spec.loader.exec_module(paper_reading)
 def reading(tmp_path_factory):
     db = tmp_path_factory.mktemp("reading") / "demo.duckdb"
     build_demo_store(db)
+    # a zero-shot reference: one baseline trial's movie and book scores, stored again as icl
+    con = duckdb.connect(str(db))
+    src = con.execute("SELECT trial_id FROM trials WHERE method = 'gru4rec' AND status = 'complete' "
+                      "AND train_mix = 'movie' AND k = 16 ORDER BY seed LIMIT 1").fetchone()[0]
+    con.execute("INSERT INTO trials (trial_id, method, variant, k, seed, status) VALUES ('icl0', 'icl', 'base', 0, 0, 'complete')")
+    con.execute("INSERT INTO metrics SELECT 'icl0', eval_domain, split, auc, n, n_pos FROM metrics WHERE trial_id = ?", [src])
+    con.execute("INSERT INTO predictions SELECT 'icl0', eval_domain, sample_id, label, score FROM predictions WHERE trial_id = ?", [src])
+    con.close()
     trials, preds = paper_reading.load(str(db), None)
     return db, paper_reading.analyse(trials, preds, resamples=50)
 
@@ -53,6 +61,17 @@ def test_the_goal_is_met_only_by_a_three_seed_mean_at_or_above_070(reading):
         assert goal["met"] == (len(aucs) >= 3 and aucs.mean() >= 0.70)
     md = paper_reading.markdown(r)
     assert "### Goal" in md and "### Table 3's test" in md
+
+
+def test_lift_is_the_mean_over_seeds_minus_zero_shot_with_a_paired_interval(reading):
+    db, r = reading
+    assert set(r["zero_shot"]) == {"movie", "book"}
+    rows = [x for x in r["lift"] if x["variant"] == "full"]
+    assert rows
+    for x in rows:
+        assert x["lift"] == pytest.approx(x["mean"] - r["zero_shot"][x["domain"]]["auc"])
+        lo, hi = x["lift_ci95"]
+        assert lo < hi and lo - 0.02 < x["lift"] < hi + 0.02
 
 
 def test_a_missing_store_is_one_clear_error(tmp_path, capsys):

@@ -36,7 +36,7 @@ def within_user_auc(frame) -> float:
     return float(np.mean(per_user)) if per_user else float("nan")
 
 
-def analyse(preds, split_frame) -> dict:
+def analyse(preds, split_frame, null_draws: int = 200) -> dict:
     from sklearn.metrics import roc_auc_score
 
     rows = split_frame[["sample_id", "user_id", "history_labels"]].copy()
@@ -45,7 +45,12 @@ def analyse(preds, split_frame) -> dict:
     if p.empty:
         raise SystemExit("error: the stored predictions match no sample of this split")
     ref = p.drop_duplicates("sample_id")
+    # what chance alone gives: within-user AUC of uniform random scores (few samples per user
+    # make it noisy, so a method's within-user AUC means little inside this band)
+    rng = np.random.default_rng(0)
+    null = [within_user_auc(ref.assign(score=rng.random(len(ref)))) for _ in range(null_draws)]
     out = {"samples": int(len(ref)), "users": int(ref.user_id.nunique()),
+           "chance_within_user_95": [float(x) for x in np.percentile(null, [2.5, 97.5])],
            "like_rate": {"pooled": float(roc_auc_score(ref.label, ref.like_rate)),
                          "within_user": within_user_auc(ref.assign(score=ref.like_rate))},
            "trials": []}
@@ -62,7 +67,9 @@ def analyse(preds, split_frame) -> dict:
 def markdown(r: dict, domain: str) -> str:
     lines = [f"{domain} test: {r['samples']} samples from {r['users']} users. Reference: the history's "
              f"like-rate as the score: pooled AUC {r['like_rate']['pooled'] * 100:.1f}, within-user "
-             f"{r['like_rate']['within_user'] * 100:.1f}.", "",
+             f"{r['like_rate']['within_user'] * 100:.1f}. Uniform random scores give a within-user AUC in "
+             f"[{r['chance_within_user_95'][0] * 100:.1f}, {r['chance_within_user_95'][1] * 100:.1f}] "
+             "(95% of 200 draws).", "",
              "| method | variant | trained on | K | seeds | pooled AUC x 100 | within-user AUC x 100 | corr(score, like-rate) |",
              "|:--|:--|:--|--:|--:|--:|--:|--:|"]
     for x in r["trials"]:

@@ -30,18 +30,18 @@ GOAL_AUC = 0.70
 
 
 def load(db: str, grid: str | None):
-    import duckdb
+    """(test metrics, predictions) of the complete trials the report would read for `grid`
+    (every run of that grid name; the whole store without one)."""
+    from harness.report.scope import ReportScope
+    from harness.report.sql import scoped_connection
 
-    con = duckdb.connect(db, read_only=True)
-    scope = "AND t.run_id IN (SELECT run_id FROM runs WHERE name = ?)" if grid else ""
-    params = [grid] if grid else []
-    trials = con.execute(
-        "SELECT t.trial_id, t.method, coalesce(t.variant, '') AS variant, t.train_mix, t.k, t.seed, "
-        "m.eval_domain, m.auc FROM trials t JOIN metrics m USING (trial_id) "
-        f"WHERE t.status = 'complete' AND m.split = 'test' {scope}", params).df()
-    preds = con.execute(
-        "SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score FROM predictions p "
-        f"JOIN trials t USING (trial_id) WHERE t.status = 'complete' {scope}", params).df()
+    with scoped_connection(db, ReportScope(grid=grid, all=grid is None)) as con:
+        trials = con.execute(
+            "SELECT trial_id, method, coalesce(variant, '') AS variant, train_mix, k, seed, eval_domain, auc "
+            "FROM results WHERE split = 'test'").df()
+        preds = con.execute(
+            "SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score FROM predictions p "
+            "JOIN trials t USING (trial_id) WHERE t.status = 'complete'").df()
     return trials, preds
 
 
@@ -64,11 +64,11 @@ def analyse(trials, preds, resamples: int) -> dict:
 
     out: dict = {"zero_shot": {}, "lift": [], "table3": [], "goal": {}, "fig4": []}
     zs = trials[trials.method == "icl"]
-    for d in ("movie", "book"):
-        z = zs[zs.eval_domain == d]
-        if len(z):
-            out["zero_shot"][d] = {"auc": float(z.auc.iloc[0]), "trials": int(len(z))}
     zs_ids = zs.trial_id.unique()[:1]    # icl is seed-independent: one trial is the reference
+    for d in ("movie", "book"):
+        z = zs[(zs.eval_domain == d) & zs.trial_id.isin(zs_ids)]
+        if len(z):
+            out["zero_shot"][d] = {"auc": float(z.auc.iloc[0]), "trials": int((zs.eval_domain == d).sum())}
 
     llm = trials[trials.method == "tallrec"]
     for d in ("movie", "book"):
@@ -155,10 +155,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="write <out>.json and <out>.md")
     ap.add_argument("--resamples", type=int, default=1000)
     args = ap.parse_args(argv)
-    if not Path(args.db).is_file():
-        print(f"error: no results store at {args.db}", file=sys.stderr)
+    from harness.core.errors import HarnessError
+
+    try:
+        trials, preds = load(args.db, args.grid)
+    except HarnessError as exc:   # no store, a damaged or busy one, an unknown grid name
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    trials, preds = load(args.db, args.grid)
     if trials.empty:
         print(f"error: no complete trials in {args.db}" + (f" for grid {args.grid}" if args.grid else ""), file=sys.stderr)
         return 2

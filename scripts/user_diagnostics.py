@@ -87,20 +87,21 @@ def main(argv=None) -> int:
     ap.add_argument("--raw-dir", default=os.environ.get("HARNESS_RAW_DIR"))
     ap.add_argument("--out", help="write <out>.json and <out>.md")
     args = ap.parse_args(argv)
-    if not Path(args.db).is_file():
-        print(f"error: no results store at {args.db}", file=sys.stderr)
-        return 2
-    import duckdb
-
     from data.samples import load_split
+    from harness.core.errors import HarnessError
+    from harness.report.scope import ReportScope
+    from harness.report.sql import scoped_connection
 
-    con = duckdb.connect(args.db, read_only=True)
-    scope = "AND t.run_id IN (SELECT run_id FROM runs WHERE name = ?)" if args.grid else ""
-    preds = con.execute(
-        "SELECT t.trial_id, t.method, coalesce(t.variant, '') AS variant, coalesce(t.train_mix, '-') AS train_mix, "
-        "t.k, p.sample_id, p.label, p.score FROM predictions p JOIN trials t USING (trial_id) "
-        f"WHERE t.status = 'complete' AND p.eval_domain = ? {scope}",
-        [args.domain] + ([args.grid] if args.grid else [])).df()
+    try:   # the trials the report reads for this grid (the whole store without one)
+        with scoped_connection(args.db, ReportScope(grid=args.grid, all=args.grid is None)) as con:
+            preds = con.execute(
+                "SELECT t.trial_id, t.method, coalesce(t.variant, '') AS variant, "
+                "coalesce(t.train_mix, '-') AS train_mix, t.k, p.sample_id, p.label, p.score "
+                "FROM predictions p JOIN trials t USING (trial_id) "
+                "WHERE t.status = 'complete' AND p.eval_domain = ?", [args.domain]).df()
+    except HarnessError as exc:   # no store, a damaged or busy one, an unknown grid name
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if preds.empty:
         print(f"error: no {args.domain} predictions in {args.db}", file=sys.stderr)
         return 2

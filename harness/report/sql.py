@@ -25,15 +25,23 @@ def load_paper_numbers(path: Path = PAPER_NUMBERS) -> pd.DataFrame:
 
 
 @contextlib.contextmanager
-def report_connection(db: str | Path, spec: ReportSpec, scope: ReportScope | None = None):
+def scoped_connection(db: str | Path, scope: ReportScope | None = None):
+    """A read-only connection to a checked store in which `trials` and `results` are views over
+    the scope's trials only (harness/report/scope.py). Reports and scripts that cite their
+    numbers (scripts/paper_reading.py) read the same trials through it."""
     store = Store(db)
     if store.path.is_file():
         scan(store.path, store.wait_s)   # a damaged store is refused, not half reported
     # The reader's connection sees the store only (no files, no ATTACH): setup SQL included.
     with store.reader() as con:
-        con.register("paper_numbers", load_paper_numbers())
-        # Before the spec's SQL: `trials` / `results` become views over the scoped trials only.
         apply_scope(con, scope)
+        yield con
+
+
+@contextlib.contextmanager
+def report_connection(db: str | Path, spec: ReportSpec, scope: ReportScope | None = None):
+    with scoped_connection(db, scope) as con:
+        con.register("paper_numbers", load_paper_numbers())
         for sql in spec.setup_sql():
             try:
                 con.execute(sql)

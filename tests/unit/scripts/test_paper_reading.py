@@ -25,7 +25,8 @@ def reading(tmp_path_factory):
     con = duckdb.connect(str(db))
     src = con.execute("SELECT trial_id FROM trials WHERE method = 'gru4rec' AND status = 'complete' "
                       "AND train_mix = 'movie' AND k = 16 ORDER BY seed LIMIT 1").fetchone()[0]
-    con.execute("INSERT INTO trials (trial_id, method, variant, k, seed, status) VALUES ('icl0', 'icl', 'base', 0, 0, 'complete')")
+    con.execute("INSERT INTO trials (trial_id, method, variant, k, seed, status, config) "
+                "VALUES ('icl0', 'icl', 'base', 0, 0, 'complete', '{\"method\": \"icl\"}')")
     con.execute("INSERT INTO metrics SELECT 'icl0', eval_domain, split, auc, n, n_pos FROM metrics WHERE trial_id = ?", [src])
     con.execute("INSERT INTO predictions SELECT 'icl0', eval_domain, sample_id, label, score FROM predictions WHERE trial_id = ?", [src])
     con.close()

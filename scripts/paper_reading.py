@@ -25,7 +25,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-BASELINES = ["gru4rec", "caser", "sasrec", "dros", "gru-bert", "dros-bert"]
+from harness.report.paper_baselines import PAPER_BASELINES as BASELINES  # noqa: E402
+
 GOAL_AUC = 0.70
 
 

@@ -17,9 +17,9 @@ import pandas as pd
 
 from harness.core.result import TrialResult
 from harness.core.spec import TrialSpec
+from harness.report.paper_baselines import PAPER_BASELINES as BASELINES
 from harness.run.store import Store
 
-BASELINES = ("gru4rec", "caser", "sasrec", "dros", "gru-bert", "dros-bert")
 KS = (16, 64, 256)
 CPU, GPU = "cpu (x86_64)", "cuda:0 NVIDIA H100 80GB HBM3"   # as harness.core.provenance.device() writes them
 PAPER_TALLREC = {("movie", 16): 0.6724, ("movie", 64): 0.6748, ("movie", 256): 0.7198,

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from harness.core.errors import one_line
-from harness.run.store import SCHEMA_VERSION, Store, StoreError, _connect
+from harness.run.store import SCHEMA_VERSION, Store, StoreError, connect
 
 TABLES = {"runs": "run_id", "trials": "trial_id", "metrics": "trial_id, eval_domain, split",
           "predictions": "trial_id, eval_domain, sample_id"}
@@ -34,7 +34,7 @@ def dump(db: str | Path, out_dir: str | Path) -> dict:
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise StoreError(f"{out_dir} exists and is not an empty folder; name a new one")
     out_dir.mkdir(parents=True, exist_ok=True)
-    con = _connect(db, read_only=True, wait_s=10.0)
+    con = connect(db, read_only=True, wait_s=10.0)
     try:
         version = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
         rows = {}
@@ -69,7 +69,7 @@ def load(in_dir: str | Path, db: str | Path) -> dict:
         raise StoreError(f"{db} already exists; load a dump into a new file (nothing was changed)")
     store = Store(db)
     try:
-        with store._writer() as con:
+        with store.writer() as con:
             con.execute("BEGIN")
             for table in TABLES:
                 con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet(?)",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from harness.run.store import (SANDBOX, Store, StoreError, _connect, backup_path, damaged,
+from harness.run.store import (SANDBOX, Store, StoreError, backup_path, connect, damaged,
                                is_damage, one_line)
 
 # Rows no trial can have (trial ids are sha256 hex): inserted, then rolled back.
@@ -37,7 +37,7 @@ def scan(path: Path, wait_s: float = 10.0) -> Health:
     """Read every value of every table (read-only); a damaged block raises `damaged(...)`."""
     started = time.perf_counter()
     health = Health(Path(path))
-    con = _connect(Path(path), read_only=True, wait_s=wait_s, config=SANDBOX)
+    con = connect(Path(path), read_only=True, wait_s=wait_s, config=SANDBOX)
     try:
         names = [r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
@@ -65,7 +65,7 @@ def prepare_for_run(store: Store) -> Health:
         return Health(store.path)
     health = scan(store.path, store.wait_s)
     started = time.perf_counter()
-    with store._writer() as con:       # holds DuckDB's write lock: no one writes during the copy
+    with store.writer() as con:       # holds DuckDB's write lock: no one writes during the copy
         try:
             con.execute("BEGIN TRANSACTION")
             for sql in _PROBE:

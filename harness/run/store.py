@@ -89,9 +89,10 @@ def damaged(path: Path, exc: BaseException) -> StoreError:
     return StoreError(f"{path} is damaged ({one_line(exc)[:160]}); {fix}")
 
 
-def _connect(path: Path, read_only: bool, wait_s: float, config: dict | None = None
-             ) -> duckdb.DuckDBPyConnection:
-    """Open the file, retrying briefly while another process holds its lock."""
+def connect(path: Path, read_only: bool, wait_s: float, config: dict | None = None
+            ) -> duckdb.DuckDBPyConnection:
+    """Open the file, retrying briefly while another process holds its lock. Plain access for the
+    store's own maintenance (dump, health); user SQL goes through `Store.reader` (sandboxed)."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -153,13 +154,15 @@ class Store:
 
     # -- connections -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _writer(self):
+    def writer(self):
+        """The one read-write connection (schema migrated on first use), for the harness's own
+        writes: results, loads, backups."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the store's folder {self.path.parent}: "
                              f"{exc.strerror or exc}") from None
-        con = _connect(self.path, read_only=False, wait_s=self.wait_s)
+        con = connect(self.path, read_only=False, wait_s=self.wait_s)
         try:
             if not self._migrated:
                 self._migrate(con)
@@ -179,7 +182,7 @@ class Store:
                              "or pass --db PATH)")
         if not self.path.is_file():
             raise StoreError(f"{self.path} is not a results store (it is a folder or a device)")
-        con = _connect(self.path, read_only=True, wait_s=self.wait_s, config=SANDBOX)
+        con = connect(self.path, read_only=True, wait_s=self.wait_s, config=SANDBOX)
         try:
             yield con
         except duckdb.Error as exc:
@@ -200,26 +203,26 @@ class Store:
                              f"({SCHEMA_VERSION}); upgrade tallrec-harness")
 
     def init(self) -> None:
-        with self._writer():
+        with self.writer():
             pass
 
     # -- runs --------------------------------------------------------------------------------
     def begin_run(self, name: str, grid: dict | None = None, host: str = "", git_sha: str | None = None) -> str:
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        with self._writer() as con:
+        with self.writer() as con:
             con.execute("INSERT INTO runs VALUES (?, ?, ?, now(), NULL, ?, ?, 'running')",
                         [run_id, name, json.dumps(grid) if grid is not None else None, host, git_sha])
         return run_id
 
     def end_run(self, run_id: str, status: str = "finished") -> None:
-        with self._writer() as con:
+        with self.writer() as con:
             con.execute("UPDATE runs SET finished_at = now(), status = ? WHERE run_id = ?", [status, run_id])
 
     # -- trials ------------------------------------------------------------------------------
     def write_result(self, result: TrialResult, run_id: str | None = None) -> bool:
         """Store one trial in one transaction. Returns False if it was already complete."""
         spec = TrialSpec.from_json(result.spec_json)
-        with self._writer() as con:
+        with self.writer() as con:
             prior = con.execute("SELECT status, attempts FROM trials WHERE trial_id = ?",
                                 [result.trial_id]).fetchone()
             if prior is not None and prior[0] == "complete":

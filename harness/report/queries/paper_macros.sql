@@ -1,4 +1,5 @@
 -- Setup for the `paper` report: display names and method groups shared by its queries.
+-- is_baseline lists harness.report.paper_baselines.PAPER_BASELINES (tests/unit/report/test_paper_baselines.py).
 -- (Temporary macros: they live in the report's read-only connection only.)
 CREATE OR REPLACE TEMP MACRO method_label(m, v) AS CASE
     WHEN m = 'tallrec' AND v = 'full' THEN 'TALLRec'

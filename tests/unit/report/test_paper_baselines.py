@@ -1,0 +1,35 @@
+"""The paper's six baselines are one list: the SQL macro and the scripts agree with it."""
+from pathlib import Path
+
+import duckdb
+
+from harness.core.methods import METHODS
+from harness.report.paper_baselines import PAPER_BASELINES
+
+REPO = Path(__file__).resolve().parents[3]
+MACROS = REPO / "harness/report/queries/paper_macros.sql"
+
+
+def test_every_paper_baseline_is_a_registered_method():
+    assert set(PAPER_BASELINES) <= set(METHODS.names())
+    assert len(set(PAPER_BASELINES)) == 6
+
+
+def test_is_baseline_macro_marks_exactly_the_paper_baselines():
+    con = duckdb.connect()
+    con.execute(MACROS.read_text())
+    names = sorted(set(METHODS.names()) | {"icl", "tallrec"})
+    marked = {m for m in names if con.execute("SELECT is_baseline(?)", [m]).fetchone()[0]}
+    assert marked == set(PAPER_BASELINES)
+
+
+def test_reading_script_and_demo_use_the_same_list():
+    import importlib.util
+
+    import harness.report.demo as demo
+
+    spec = importlib.util.spec_from_file_location("paper_reading", REPO / "scripts/paper_reading.py")
+    reading = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reading)
+    assert demo.BASELINES is PAPER_BASELINES
+    assert reading.BASELINES is PAPER_BASELINES

@@ -13,6 +13,7 @@ CREATE OR REPLACE TEMP MACRO method_label(m, v) AS CASE
     WHEN m = 'icl' THEN 'ICL (' || coalesce(v, '?') || ')'
     WHEN m = 'random' THEN 'Random'
     WHEN m = 'item-popularity' THEN 'Item popularity'
+    WHEN m = 'history-like-rate' THEN 'History like-rate'
     ELSE m || coalesce(' ' || v, '')
 END;
 CREATE OR REPLACE TEMP MACRO is_baseline(m) AS

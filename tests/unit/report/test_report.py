@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -319,3 +320,25 @@ sections:
     assert spec.styles["TALLRec"].color == "#D55E00"
     result = render_report(store.path, spec, tmp_path / "out", overlay=False)
     assert (tmp_path / "out" / "rt.png").is_file() and (tmp_path / "out" / "table3.csv").is_file()
+
+
+def test_reference_points_beside_table3(tmp_path):
+    """The references section: zero-shot references as K = 0 rows, K-trained ones per K, in the
+    domain tested only; mean and sd over seeds, as an independent aggregate gives them."""
+    store = Store(tmp_path / "refs.duckdb")
+    run_id = store.begin_run("refs")
+    results = [make_result(method="history-like-rate", train_mix=None, k=0, seed=s, shift=0.6, n=N)
+               for s in range(2)]
+    results += [make_result(method="item-popularity", train_mix="movie", k=64, seed=s, n=N) for s in range(3)]
+    results.append(make_result(method="gru4rec", train_mix="movie", k=64, seed=0, n=N))   # not a reference
+    for r in results:
+        store.write_result(r, run_id)
+    store.end_run(run_id)
+    render_report(store.path, load_spec("paper"), tmp_path / "out", overlay=False)
+    got = pd.read_csv(tmp_path / "out" / "references.csv")
+    assert sorted(zip(got.Domain, got.method, got.K)) == [
+        ("Book", "History like-rate", 0), ("Movie", "History like-rate", 0), ("Movie", "Item popularity", 64)]
+    like = [r.auc("movie") * 100 for r in results[:2]]
+    row = got[(got.Domain == "Movie") & (got.method == "History like-rate")].iloc[0]
+    assert row.auc == pytest.approx(np.mean(like)) and row.auc_sd == pytest.approx(np.std(like, ddof=1))
+    assert row.seeds == 2

@@ -30,10 +30,11 @@ def test_cpu_paper_stages_are_the_designs_own_trials():
         ids = _ids(grid)
         assert ids and ids.keys() <= design.keys(), f"stage {name} runs trials outside grids/cpu-paper*.yaml"
         staged |= ids.keys()
-    # left to the last stage: the seed-independent zero-shot's other seeds and the AT-only trials
+    # left to the last stage: the seed-independent zero-shot methods' other seeds and the AT-only trials
     # (their adapters are built on demand by the first `full` trial of each seed)
     left = sorted(design[i] for i in design.keys() - staged)
-    assert left == [("icl", "base", 1), ("icl", "base", 2), ("tallrec", "AT", 0), ("tallrec", "AT", 1), ("tallrec", "AT", 2)]
+    assert left == [("history-like-rate", None, 1), ("history-like-rate", None, 2), ("icl", "base", 1),
+                    ("icl", "base", 2), ("tallrec", "AT", 0), ("tallrec", "AT", 1), ("tallrec", "AT", 2)]
 
 
 def test_a_malformed_stages_file_is_one_clear_error(tmp_path):

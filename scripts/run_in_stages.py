@@ -9,6 +9,7 @@ and run with `harness run`; a stopped run is resumed by running the same command
 trials are skipped). The last stage is always the whole grid, so nothing it holds is left out.
 
 The stages file is a list of {name, grid} items; `grid` replaces the grid's `grid:` block.
+`--only NAME` (repeatable) runs just those stages, e.g. a stage added after a run began.
 """
 from __future__ import annotations
 
@@ -41,11 +42,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", type=Path, default=Path("results.duckdb"))
     ap.add_argument("--harness", default="harness", help="the harness command (default: harness)")
     ap.add_argument("--dry-run", action="store_true", help="print each stage's plan, run nothing")
+    ap.add_argument("--only", action="append", metavar="NAME", help="run only this stage (repeatable)")
     args = ap.parse_args(argv)
+
+    stages = stage_grids(args.grid, args.stages)
+    if args.only:
+        unknown = sorted(set(args.only) - {name for name, _ in stages})
+        if unknown:
+            raise SystemExit(f"error: no stage {unknown[0]!r} in {args.stages} "
+                             f"(stages: {', '.join(name for name, _ in stages)})")
 
     out_dir = args.db.with_name(args.db.name + ".stages")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for i, (name, grid) in enumerate(stage_grids(args.grid, args.stages)):
+    for i, (name, grid) in enumerate(stages):
+        if args.only and name not in args.only:
+            continue
         path = out_dir / f"{i:02d}-{name}.yaml"
         path.write_text(yaml.safe_dump(grid, sort_keys=False))
         cmd = [args.harness, "run", str(path), "--db", str(args.db)] + (["--dry-run"] if args.dry_run else [])

@@ -44,7 +44,7 @@ def analyse(preds, split_frame, null_draws: int = 200) -> dict:
     p = preds.merge(rows[["sample_id", "user_id", "like_rate"]], on="sample_id", how="inner")
     if p.empty:
         raise SystemExit("error: the stored predictions match no sample of this split")
-    ref = p.drop_duplicates("sample_id")
+    ref = p.drop_duplicates("sample_id").sort_values("sample_id", ignore_index=True)   # draws independent of trial order
     # what chance alone gives: within-user AUC of uniform random scores (few samples per user
     # make it noisy, so a method's within-user AUC means little inside this band)
     rng = np.random.default_rng(0)
@@ -55,8 +55,9 @@ def analyse(preds, split_frame, null_draws: int = 200) -> dict:
                          "within_user": within_user_auc(ref.assign(score=ref.like_rate))},
            "trials": []}
     for key, g in p.groupby(["method", "variant", "train_mix", "k"], dropna=False):
-        per_seed = [(roc_auc_score(s.label, s.score), within_user_auc(s), np.corrcoef(s.score, s.like_rate)[0, 1])
-                    for _, s in g.groupby("trial_id")]
+        with np.errstate(invalid="ignore", divide="ignore"):   # constant scores: no correlation (nan)
+            per_seed = [(roc_auc_score(s.label, s.score), within_user_auc(s), np.corrcoef(s.score, s.like_rate)[0, 1])
+                        for _, s in g.groupby("trial_id")]
         pooled, within, corr = (float(np.mean(x)) for x in zip(*per_seed))
         out["trials"].append({"method": key[0], "variant": key[1], "train_mix": key[2], "k": int(key[3]),
                               "seeds": len(per_seed), "pooled": pooled, "within_user": within,

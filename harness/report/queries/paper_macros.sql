@@ -1,5 +1,6 @@
 -- Setup for the `paper` report: display names and method groups shared by its queries.
--- is_baseline lists harness.report.paper_baselines.PAPER_BASELINES (tests/unit/report/test_paper_baselines.py).
+-- is_baseline and is_reference list harness.report.paper_baselines.PAPER_BASELINES and
+-- REFERENCE_METHODS (tests/unit/report/test_paper_baselines.py).
 -- (Temporary macros: they live in the report's read-only connection only.)
 CREATE OR REPLACE TEMP MACRO method_label(m, v) AS CASE
     WHEN m = 'tallrec' AND v = 'full' THEN 'TALLRec'
@@ -18,6 +19,8 @@ CREATE OR REPLACE TEMP MACRO method_label(m, v) AS CASE
 END;
 CREATE OR REPLACE TEMP MACRO is_baseline(m) AS
     m IN ('gru4rec', 'caser', 'sasrec', 'dros', 'gru-bert', 'dros-bert');
+CREATE OR REPLACE TEMP MACRO is_reference(m) AS
+    m IN ('random', 'item-popularity', 'history-like-rate');
 CREATE OR REPLACE TEMP MACRO domain_label(d) AS CASE d
     WHEN 'movie' THEN 'Movie' WHEN 'book' THEN 'Book' ELSE d END;
 CREATE OR REPLACE TEMP MACRO mix_label(t) AS CASE t

@@ -13,6 +13,6 @@ FROM results
 WHERE split = 'test'
   AND auc IS NOT NULL
   AND (train_mix = eval_domain OR train_mix IS NULL)
-  AND ((method = 'icl' AND variant = 'base') OR method IN ('random', 'item-popularity', 'history-like-rate'))
+  AND ((method = 'icl' AND variant = 'base') OR is_reference(method))
 GROUP BY ALL
 ORDER BY "Domain" DESC, method, "K"

@@ -1,10 +1,10 @@
-"""The paper's six baselines are one list: the SQL macro and the scripts agree with it."""
+"""The paper's six baselines and the reference methods are each one list: SQL macros and scripts agree."""
 from pathlib import Path
 
 import duckdb
 
 from harness.core.methods import METHODS
-from harness.report.paper_baselines import PAPER_BASELINES
+from harness.report.paper_baselines import PAPER_BASELINES, REFERENCE_METHODS
 
 REPO = Path(__file__).resolve().parents[3]
 MACROS = REPO / "harness/report/queries/paper_macros.sql"
@@ -21,6 +21,16 @@ def test_is_baseline_macro_marks_exactly_the_paper_baselines():
     names = sorted(set(METHODS.names()) | {"icl", "tallrec"})
     marked = {m for m in names if con.execute("SELECT is_baseline(?)", [m]).fetchone()[0]}
     assert marked == set(PAPER_BASELINES)
+
+
+def test_is_reference_macro_marks_exactly_the_reference_methods():
+    assert set(REFERENCE_METHODS) <= set(METHODS.names())
+    assert not set(REFERENCE_METHODS) & set(PAPER_BASELINES)
+    con = duckdb.connect()
+    con.execute(MACROS.read_text())
+    names = sorted(set(METHODS.names()) | {"icl", "tallrec"})
+    marked = {m for m in names if con.execute("SELECT is_reference(?)", [m]).fetchone()[0]}
+    assert marked == set(REFERENCE_METHODS)
 
 
 def test_reading_script_and_demo_use_the_same_list():

@@ -10,6 +10,8 @@ trials are skipped). The last stage is always the whole grid, so nothing it hold
 
 The stages file is a list of {name, grid} items; `grid` replaces the grid's `grid:` block.
 `--only NAME` (repeatable) runs just those stages, e.g. a stage added after a run began.
+`--rerun-failed` is passed on to every stage's `harness run`: a resumed run skips failed trials
+unless told to retry them.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--harness", default="harness", help="the harness command (default: harness)")
     ap.add_argument("--dry-run", action="store_true", help="print each stage's plan, run nothing")
     ap.add_argument("--only", action="append", metavar="NAME", help="run only this stage (repeatable)")
+    ap.add_argument("--rerun-failed", action="store_true", help="retry the stored failed trials of each stage")
     args = ap.parse_args(argv)
 
     stages = stage_grids(args.grid, args.stages)
@@ -59,11 +62,13 @@ def main(argv: list[str] | None = None) -> int:
             continue
         path = out_dir / f"{i:02d}-{name}.yaml"
         path.write_text(yaml.safe_dump(grid, sort_keys=False))
-        cmd = [args.harness, "run", str(path), "--db", str(args.db)] + (["--dry-run"] if args.dry_run else [])
+        cmd = [args.harness, "run", str(path), "--db", str(args.db)]
+        cmd += ["--dry-run"] * args.dry_run + ["--rerun-failed"] * args.rerun_failed
         print(f"== stage {i} {name}: {' '.join(cmd)}", flush=True)
         rc = subprocess.call(cmd)
         if rc != 0:
-            print(f"stage {name} exited {rc}; re-run this command to resume", file=sys.stderr)
+            print(f"stage {name} exited {rc}; re-run this command to resume "
+                  "(add --rerun-failed to retry the trials that failed)", file=sys.stderr)
             return rc
     return 0
 

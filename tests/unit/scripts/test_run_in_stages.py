@@ -58,3 +58,16 @@ def test_only_runs_the_named_stages_and_rejects_unknown_names(tmp_path):
     assert staged["grid"]["method"] == ["history-like-rate"] and staged["name"] == "cpu-paper"
     with pytest.raises(SystemExit, match="no stage 'nope'"):
         run_in_stages.main(argv + ["--only", "nope"])
+
+
+def test_rerun_failed_is_passed_on_to_each_stage(tmp_path):
+    log = tmp_path / "calls.txt"
+    fake = tmp_path / "fake-harness"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
+    fake.chmod(0o755)
+    argv = [str(REPO / "grids/cpu-paper.yaml"), str(REPO / "grids/cpu-paper.stages.yaml"),
+            "--db", str(tmp_path / "r.duckdb"), "--harness", str(fake), "--only", "zero-shot"]
+    assert run_in_stages.main(argv) == 0
+    assert run_in_stages.main(argv + ["--rerun-failed"]) == 0
+    first, second = log.read_text().splitlines()
+    assert "--rerun-failed" not in first and second.endswith(" --rerun-failed")

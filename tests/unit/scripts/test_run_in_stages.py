@@ -16,6 +16,15 @@ run_in_stages = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run_in_stages)
 
 
+def _fake_harness(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in `harness` command that appends its arguments to a log, one call per line."""
+    log = tmp_path / "calls.txt"
+    fake = tmp_path / "fake-harness"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
+    fake.chmod(0o755)
+    return fake, log
+
+
 def _ids(raw: dict) -> dict[str, tuple]:
     return {t.trial_id: (t.method, t.variant, t.seed) for t in expand(parse_grid(raw))}
 
@@ -44,10 +53,7 @@ def test_a_malformed_stages_file_is_one_clear_error(tmp_path):
 
 
 def test_only_runs_the_named_stages_and_rejects_unknown_names(tmp_path):
-    log = tmp_path / "calls.txt"
-    fake = tmp_path / "fake-harness"
-    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
-    fake.chmod(0o755)
+    fake, log = _fake_harness(tmp_path)
     db = tmp_path / "r.duckdb"
     argv = [str(REPO / "grids/cpu-paper.yaml"), str(REPO / "grids/cpu-paper.stages.yaml"),
             "--db", str(db), "--harness", str(fake)]
@@ -61,10 +67,7 @@ def test_only_runs_the_named_stages_and_rejects_unknown_names(tmp_path):
 
 
 def test_rerun_failed_is_passed_on_to_each_stage(tmp_path):
-    log = tmp_path / "calls.txt"
-    fake = tmp_path / "fake-harness"
-    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
-    fake.chmod(0o755)
+    fake, log = _fake_harness(tmp_path)
     argv = [str(REPO / "grids/cpu-paper.yaml"), str(REPO / "grids/cpu-paper.stages.yaml"),
             "--db", str(tmp_path / "r.duckdb"), "--harness", str(fake), "--only", "zero-shot"]
     assert run_in_stages.main(argv) == 0

@@ -50,6 +50,11 @@ class _Ref:
     wall_s: float
     timings: dict
     extra: dict
+    id: str = ""       # the spec's trial_id and cell, computed once (hashing is not free)
+    cell: str = ""
+
+    def __post_init__(self):
+        self.id, self.cell = self.spec.trial_id, _cell(self.spec)
 
 
 def stored_refs(trials: pd.DataFrame) -> list[_Ref]:
@@ -111,8 +116,8 @@ class CostTable:
         self.by_cell: dict[str, list[_Ref]] = {}
         self.by_method: dict[tuple, list[_Ref]] = {}
         for ref in refs:
-            self.by_id.setdefault(ref.spec.trial_id, []).append(ref)
-            self.by_cell.setdefault(_cell(ref.spec), []).append(ref)
+            self.by_id.setdefault(ref.id, []).append(ref)
+            self.by_cell.setdefault(ref.cell, []).append(ref)
             self.by_method.setdefault((ref.spec.method, ref.spec.variant), []).append(ref)
 
     def cost(self, spec: TrialSpec, cpus: float, gpus: float, direct: bool = True) -> TrialCost:
@@ -121,16 +126,15 @@ class CostTable:
         another cell, a test of the scaling rules on a complete store."""
         kind = "gpu" if gpus > 0 else "cpu"
         out = TrialCost(spec, cpus, gpus, None, "none", "no stored trial of this method and variant")
-        hits = [r for r in self.by_id.get(spec.trial_id, []) if r.kind == kind] if direct else []
+        tid, own = spec.trial_id, _cell(spec)
+        hits = [r for r in self.by_id.get(tid, []) if r.kind == kind] if direct else []
         if hits:
             out.seconds, out.basis, out.note = hits[0].wall_s, "direct", "the stored trial"
             out.phases = {k: float(v) for k, v in hits[0].timings.items() if isinstance(v, (int, float))}
             return out
-        own = _cell(spec)
-        seeds = [r for r in self.by_cell.get(own, []) if r.kind == kind and r.spec.trial_id != spec.trial_id]
-        method = [r for r in self.by_method.get((spec.method, spec.variant), [])
-                  if r.spec.trial_id != spec.trial_id]
-        candidates = [r for r in method if r.kind == kind and (direct or _cell(r.spec) != own)]
+        seeds = [r for r in self.by_cell.get(own, []) if r.kind == kind and r.id != tid]
+        method = [r for r in self.by_method.get((spec.method, spec.variant), []) if r.id != tid]
+        candidates = [r for r in method if r.kind == kind and (direct or r.cell != own)]
         if seeds and (direct or not candidates):
             out.seconds = sum(r.wall_s for r in seeds) / len(seeds)
             out.basis, out.note = "other seeds", f"mean of {len(seeds)} stored seed(s) of the same cell"
@@ -166,7 +170,7 @@ class CostTable:
                                                   [u for u in alike if u[0].spec.k > spec.k]) if side]
         parts = []
         for ref, model_ratio in sides:
-            cell = [r for r, _ in usable if _cell(r.spec) == _cell(ref.spec)]
+            cell = [r for r, _ in usable if r.cell == ref.cell]
             phases, ratios = _mean_phases(cell, new, model_ratio)
             if any(math.isnan(v) for v in phases.values()):
                 continue

@@ -90,24 +90,31 @@ def simulate(jobs: list[Job], cpus: float, gpus: int = 0, max_pending: int = 256
     running: list[tuple[float, int, Job, list[int]]] = []   # heap of (end, seq, job, gpu slots)
     ended: set[str] = set()
     out, now, seq = Schedule(), 0.0, 0
+    offered = (-1, -1)
     while queue or pending or running:
-        # the searcher: offer every trial whose first-phase trials have ended, in launch order
-        i = 0
-        while i < len(queue) and len(pending) < max_pending:
-            if (queue[i].deps & known) <= ended:
-                pending.append(queue.pop(i))
-            else:
-                i += 1
-        # the scheduler: first come, first served, skipping what does not fit now
-        for job in list(pending):
-            if max_running is not None and len(running) >= max_running:
-                break
-            slots = pool.take(job)
-            if slots is not None:
-                pending.remove(job)
-                out.start[job.id] = now
-                heapq.heappush(running, (now + job.seconds, seq, job, slots))
-                seq += 1
+        started = True
+        while started:   # Tune steps in milliseconds: offer and start until nothing changes
+            started = False
+            # the searcher: offer every trial whose first-phase trials have ended, in launch order
+            if (len(ended), len(pending)) != offered:   # nothing changed: nothing new to offer
+                keep = []
+                for job in queue:
+                    if len(pending) < max_pending and (job.deps & known) <= ended:
+                        pending.append(job)
+                    else:
+                        keep.append(job)
+                queue = keep
+                offered = (len(ended), len(pending))
+            # the scheduler: first come, first served, skipping what does not fit now
+            for job in list(pending):
+                if max_running is not None and len(running) >= max_running:
+                    break
+                slots = pool.take(job)
+                if slots is not None:
+                    pending.remove(job)
+                    out.start[job.id] = now
+                    heapq.heappush(running, (now + job.seconds, seq, job, slots))
+                    seq, started = seq + 1, True
         out.peak_running = max(out.peak_running, len(running))
         if not running:
             if queue or pending:   # cannot happen with the harness's dependencies: say so

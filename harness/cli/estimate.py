@@ -105,8 +105,13 @@ def main(args) -> int:
     console.print("Simulated as `harness run` schedules (launch order, first-phase trials before "
                   "the trials that wait on them, FIFO with packing); each trial's duration as stored "
                   "or scaled, no contention model; CPUs pooled across nodes.", highlight=False)
+    unknown = est.scenarios[0].unknown
+    if unknown:
+        console.print(f"[yellow]{len(unknown)} trial(s) have nothing to estimate from and are left "
+                      f"out of the wall time[/] (e.g. {unknown[0].spec.label()}: {unknown[0].note})",
+                      highlight=False)
     m = est.measured
-    if m is not None:
+    if m is not None and m.busy_s > 0:
         first = est.scenarios[0]
         console.print(
             f"Measured in the store, {m.trials} of this grid's {len(first.costs)} trials over {m.runs} "

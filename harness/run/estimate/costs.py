@@ -163,11 +163,12 @@ class CostTable:
             return (ref.spec.model != spec.model, ref.spec.train_mix != spec.train_mix,
                     ref.spec.eval != spec.eval, abs(math.log((ref.spec.k + 1) / (spec.k + 1))))
         best = min(usable, key=rank)
-        # the nearest stored K on each side (same model, mix and eval as the best), averaged:
-        # one cell's noise (a trial slowed by a neighbour) then moves the estimate half as much
+        # the same K if stored, else the nearest stored K on each side (same model, mix and eval
+        # as the best), averaged: one cell's noise (a slowed trial) then moves the estimate half as much
         alike = [u for u in usable if rank(u)[:3] == rank(best)[:3]]
-        sides = [min(side, key=rank) for side in ([u for u in alike if u[0].spec.k <= spec.k],
-                                                  [u for u in alike if u[0].spec.k > spec.k]) if side]
+        sides = [best] if best[0].spec.k == spec.k else \
+            [min(side, key=rank) for side in ([u for u in alike if u[0].spec.k < spec.k],
+                                              [u for u in alike if u[0].spec.k > spec.k]) if side]
         parts = []
         for ref, model_ratio in sides:
             cell = [r for r, _ in usable if r.cell == ref.cell]

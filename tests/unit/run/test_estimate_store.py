@@ -88,3 +88,21 @@ def test_the_paper_grid_on_gpus_uses_the_stated_flops_model():
     assert sixty_four.makespan_s < eight.makespan_s
     assert eight.makespan_s >= eight.gpu_hours * 3600 / 8   # 8 GPUs cannot beat total / 8
     assert eight.peak_running <= 16 and sixty_four.peak_running <= 128
+
+
+def test_full_trials_start_after_the_at_trials_they_wait_on():
+    from harness.tune.phases import dependencies
+
+    est = estimate(GRID, STORE, cpus=2)
+    (scenario,) = est.scenarios
+    specs = [c.spec for c in scenario.costs]
+    seconds = {c.spec.trial_id: c.seconds for c in scenario.costs}
+    deps = dependencies(specs)
+    waiting = [s for s in specs if deps[s.trial_id]]
+    assert {s.variant for s in waiting} == {"full"} and len(waiting) == 18
+    for spec in waiting:
+        at_end = max(scenario.start[d] + seconds[d] for d in deps[spec.trial_id])
+        assert scenario.start[spec.trial_id] >= at_end
+    # the three AT trials are launched first
+    first = sorted(specs, key=lambda s: scenario.start[s.trial_id])[:2]
+    assert {s.variant for s in first} == {"AT"}

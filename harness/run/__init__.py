@@ -1,2 +1,3 @@
 """The loop over a whole grid: `runner` (plan_run, run_grid, run_directory), the DuckDB `store`
-and the `progress` view. The CLI, the tests and the benches call `run_grid`."""
+and the `progress` view. The CLI, the tests and the benches call `run_grid`. `estimate`: a grid's
+wall time and device-hours predicted from the costs of stored trials (`harness estimate`)."""

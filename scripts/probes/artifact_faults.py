@@ -225,7 +225,8 @@ def weights_file_outside_the_folder():
 
 # -- report --where and time limits ---------------------------------------------------------------
 def where_dollar_quotes():
-    where = "1=1 OR $$'$$ = $$x$$) UNION ALL SELECT trial_id, method, variant, config FROM trials WHERE (1=1"
+    # the old quote-counting check saw one '...' string here and balanced parentheses
+    where = "1=1 OR $$'$$ = $$x$$) UNION ALL SELECT trial_id, method, variant, config FROM trials WHERE ($$'$$ = $$x$$"
     return _refused(_harness("report", "--db", str(_demo()), "--all", "--where", where, "--out", "rep"),
                     "not one SQL condition")
 
@@ -276,8 +277,8 @@ def query_json_uuid_bit():
 
 def grid_lone_surrogate():
     grid = _work() / "surrogate.yaml"
-    grid.write_text('name: s\ngrid: {method: [random], k: [16], seed: [0], train_mix: [movie]}\n'
-                    'params: {note: "\\ud800"}\n')
+    grid.write_text('name: s\ngrid: {method: [tallrec], variant: [RT], k: [16], seed: [0], train_mix: [movie]}\n'
+                    'lora: {target_modules: ["q_proj\\ud800"]}\n')
     return _refused(_harness("run", str(grid), "--db", str(_fresh("sur.duckdb")), "--dry-run"),
                     "not valid Unicode")
 

@@ -26,6 +26,7 @@ def db(tmp_path):
 
 
 @pytest.mark.parametrize("where", [
+    "1=1 OR $$'$$ = $$x$$) UNION ALL SELECT trial_id, method, variant, config FROM trials WHERE ($$'$$ = $$x$$",
     "1=1 OR $$'$$ = $$x$$) UNION ALL SELECT trial_id, method, variant, config FROM trials WHERE (1=1",
     "1=1 OR $tag$'$tag$ = 'x') UNION ALL SELECT 1, 2, 3, 4 --",
     "true) UNION SELECT * FROM trials WHERE (true",

@@ -64,7 +64,10 @@ def dump(db: str | Path, out_dir: str | Path) -> dict:
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise StoreError(f"{out_dir} exists and is not an empty folder; name a new one")
     created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:   # a dangling symlink, /proc/x, a read-only filesystem
+        raise StoreError(f"cannot create the dump folder {out_dir}: {exc.strerror or exc}") from None
     con = None
     try:
         con = connect(db, read_only=True, wait_s=10.0)
@@ -129,7 +132,7 @@ def load(in_dir: str | Path, db: str | Path) -> dict:
     missing = [t for t in TABLES if not (in_dir / f"{t}.parquet").exists()]
     if missing:
         raise StoreError(f"{in_dir} lacks {', '.join(t + '.parquet' for t in missing)}")
-    if db.exists():
+    if db.exists() or db.is_symlink():   # a dangling link would create a file where it points
         raise StoreError(f"{db} already exists; load a dump into a new file (nothing was changed)")
     store = Store(db)
     try:

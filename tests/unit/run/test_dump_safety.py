@@ -122,3 +122,20 @@ def test_dump_of_a_truncated_store_is_one_line_and_leaves_no_folder(dumped, tmp_
     os.truncate(db, db.stat().st_size // 3)
     _one_line(capsys, ["store", "dump", str(tmp_path / "out"), "--db", str(db)], "is damaged")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["dangling-symlink", "proc"])
+def test_dump_into_an_impossible_folder_is_one_line(dumped, tmp_path, capsys, kind):
+    out = tmp_path / "out"
+    if kind == "dangling-symlink":
+        out.symlink_to(tmp_path / "nowhere")
+    else:
+        out = "/proc/x"
+    _one_line(capsys, ["store", "dump", str(out), "--db", str(dumped[0])], "cannot create the dump folder")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_load_through_a_dangling_symlink_creates_nothing(dumped, tmp_path, capsys):
+    (tmp_path / "n.duckdb").symlink_to(tmp_path / "elsewhere.duckdb")
+    _one_line(capsys, ["store", "load", str(dumped[1]), "--db", str(tmp_path / "n.duckdb")], "already exists")
+    assert not (tmp_path / "elsewhere.duckdb").exists()

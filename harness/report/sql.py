@@ -37,21 +37,33 @@ def scoped_connection(db: str | Path, scope: ReportScope | None = None):
     numbers (scripts/paper_reading.py) read the same trials through it."""
     store = Store(db)
     if store.path.is_file():
-        scan(store.path, store.wait_s)   # a damaged store is refused, not half reported
+        checking: list = []
+
+        def watch(con):   # the check reads every block: a big store takes a while
+            checking.append(con)
+            _track(con)
+        try:   # a damaged store is refused, not half reported
+            scan(store.path, store.wait_s, on_open=watch)
+        finally:
+            for con in checking:
+                _track(con, False)
     # The reader's connection sees the store only (no files, no ATTACH): setup SQL included.
     with store.reader() as con:
-        with _OPEN_LOCK:
-            _OPEN.add(con)
+        _track(con)
         try:
             apply_scope(con, scope)
             yield con
         finally:
-            with _OPEN_LOCK:
-                _OPEN.discard(con)
+            _track(con, False)
 
 
 _OPEN: set = set()          # the connections of reports running in this process
 _OPEN_LOCK = threading.Lock()
+
+
+def _track(con, open_: bool = True) -> None:
+    with _OPEN_LOCK:
+        (_OPEN.add if open_ else _OPEN.discard)(con)
 
 
 def _interrupt_all() -> None:

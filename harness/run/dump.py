@@ -6,8 +6,8 @@ SQL found in the folder (DuckDB's IMPORT DATABASE would run its schema.sql and l
 trusts nothing in it: the manifest is checked against a schema, each file must be a regular file
 (a FIFO would hang the read), the Parquet files are opened by exact path (DuckDB's read_parquet
 would treat `backup [1]` as a glob) and their columns are bound to the harness's own schema by
-name, never by position. A load writes only a new store file, and removes it again if anything
-fails.
+name, never by position; each trial row must be the trial its config hashes to. A load writes
+only a new store file, and removes it again if anything fails.
 """
 from __future__ import annotations
 
@@ -143,6 +143,7 @@ def load(in_dir: str | Path, db: str | Path) -> dict:
                 if got != expected[table]:
                     raise StoreError(f"{in_dir}/{table}.parquet holds {got} rows, its manifest "
                                      f"says {expected[table]}")
+            _check_belonging(con, in_dir)
             con.execute("COMMIT")
     except duckdb.Error as exc:
         _remove(db)
@@ -182,6 +183,29 @@ def _insert(con, table: str, path: Path) -> int:
         finally:
             con.unregister("_dump_in")
     return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def _check_belonging(con, in_dir: Path) -> None:
+    """Every trial row is the trial its spec hashes to (a forged id would make `harness run`
+    skip that trial as done), and every metrics / predictions row belongs to a trial row."""
+    from pydantic import ValidationError as SpecError
+
+    from harness.core.spec import TrialSpec
+
+    for trial_id, config in con.execute("SELECT trial_id, config FROM trials").fetchall():
+        try:
+            ok = TrialSpec.from_json(config).trial_id == trial_id
+        except (SpecError, ValueError, TypeError):
+            ok = False
+        if not ok:
+            raise StoreError(f"cannot load {in_dir}: trials.parquet row {str(trial_id)[:16]!r} is not "
+                             "the trial its config describes (its id is not the spec's sha256)")
+    for table in ("metrics", "predictions"):
+        orphan = con.execute(f"SELECT trial_id FROM {table} WHERE trial_id NOT IN "
+                             "(SELECT trial_id FROM trials) LIMIT 1").fetchone()
+        if orphan:
+            raise StoreError(f"cannot load {in_dir}: {table}.parquet has rows of trial "
+                             f"{str(orphan[0])[:16]!r}, which trials.parquet does not hold")
 
 
 def _remove(db: Path) -> None:

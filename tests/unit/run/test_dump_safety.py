@@ -139,3 +139,27 @@ def test_load_through_a_dangling_symlink_creates_nothing(dumped, tmp_path, capsy
     (tmp_path / "n.duckdb").symlink_to(tmp_path / "elsewhere.duckdb")
     _one_line(capsys, ["store", "load", str(dumped[1]), "--db", str(tmp_path / "n.duckdb")], "already exists")
     assert not (tmp_path / "elsewhere.duckdb").exists()
+
+
+@pytest.mark.parametrize("sql, part", [
+    # a pending trial's id on another trial's row: `harness run` would skip it as done
+    ("UPDATE trials SET trial_id = md5(trial_id) || md5(trial_id) WHERE seed = 0",
+     "is not the trial its config describes"),
+    ("DELETE FROM trials WHERE trial_id = (SELECT min(trial_id) FROM trials)",
+     "which trials.parquet does not hold"),
+])
+def test_rows_that_do_not_belong_to_their_spec_are_refused(dumped, tmp_path, sql, part):
+    folder = _copy(dumped, tmp_path)
+    parquet = str(folder / "trials.parquet").replace("'", "''")
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{parquet}')")
+    con.execute(sql.replace("trials", "t"))
+    con.execute(f"COPY t TO '{parquet}' (FORMAT parquet)")
+    rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
+    con.close()
+    manifest = json.loads((folder / "store.json").read_text())
+    manifest["rows"]["trials"] = rows
+    (folder / "store.json").write_text(json.dumps(manifest))
+    with pytest.raises(StoreError, match=part):
+        load(folder, tmp_path / "n.duckdb")
+    assert not (tmp_path / "n.duckdb").exists()

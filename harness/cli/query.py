@@ -40,7 +40,8 @@ def as_text(frame, types: list[str]):
     for i, kind in enumerate(types):
         if kind in ("BIT", "BLOB"):
             show = _bits if kind == "BIT" else _blob
-            frame.isetitem(i, frame.iloc[:, i].map(lambda v: show(bytes(v)) if isinstance(v, (bytes, bytearray)) else v))
+            frame.isetitem(i, frame.iloc[:, i].map(
+                lambda v, show=show: show(bytes(v)) if isinstance(v, (bytes, bytearray)) else v))
     return frame
 
 
@@ -66,7 +67,6 @@ def main(args) -> int:
     if args.timeout is not None and not args.timeout > 0:
         raise StoreError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
     from harness.run.health import scan
-
     from harness.run.store import execute
 
     store = Store(args.db)

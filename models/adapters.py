@@ -91,10 +91,10 @@ def adapter_summary(path: str | Path) -> dict:
 
 def keep_adapter(saved: str | Path, artifacts_dir: Path, trial_id: str) -> dict:
     """Copy a trial's saved adapter to `artifacts_dir/adapters/<trial_id>/` (a standard PEFT
-    folder) and describe it for the store: path, bytes, sha256 of the weights file. The copy
-    lands under a temporary name first, so a crash never leaves a half-written adapter, and a
-    retried trial replaces the earlier attempt's."""
-    import hashlib
+    folder) and describe it for the store: path, bytes, sha256 of the weights file and (`files`)
+    of every file in it, which `harness export` checks. The copy lands under a temporary name
+    first, so a crash never leaves a half-written adapter, and a retried trial replaces the
+    earlier attempt's."""
     import os
     import shutil
 
@@ -106,9 +106,16 @@ def keep_adapter(saved: str | Path, artifacts_dir: Path, trial_id: str) -> dict:
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     weights = next(target / f for f in ADAPTER_FILES if (target / f).is_file())
+    files = {x.name: _sha256(x) for x in sorted(target.iterdir()) if x.is_file()}
+    return {"path": str(target), "bytes": sum(x.stat().st_size for x in target.iterdir() if x.is_file()),
+            "weights_file": weights.name, "sha256": files[weights.name], "files": files}
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
-    with open(weights, "rb") as fh:
+    with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return {"path": str(target), "bytes": sum(x.stat().st_size for x in target.iterdir() if x.is_file()),
-            "weights_file": weights.name, "sha256": digest.hexdigest()}
+    return digest.hexdigest()

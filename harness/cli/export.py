@@ -18,4 +18,6 @@ def main(args) -> int:
     done = export_adapter(Store(args.db), args.trial_id, args.dir)
     print(f"exported the adapter of {done.label} ({done.trial_id[:12]}) to {done.out_dir}: "
           f"{', '.join(done.files)} ({done.bytes / 1024:.1f} KiB)")
+    if done.note:
+        print(f"note: {done.note}")
     return 0

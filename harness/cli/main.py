@@ -7,6 +7,7 @@ import sys
 
 from rich.console import Console
 
+from harness.cli.paths import check_paths
 from harness.core.errors import HarnessError
 
 # subcommand -> (module, one-line help). Each module has add_arguments(parser) and main(args).
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_paths(args)
         return int(importlib.import_module(args._module).main(args) or 0)
     except HarnessError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)

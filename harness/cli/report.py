@@ -29,6 +29,9 @@ def add_arguments(parser) -> None:
                             "of the most recent run)")
     scope.add_argument("--run", metavar="ID", help="report the trials of one run (the runs table)")
     scope.add_argument("--all", action="store_true", help="report every trial in the store")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="stop the report after this many seconds (default: no limit; Ctrl-C "
+                             "also stops it)")
     parser.add_argument("--where", metavar="SQL",
                         help="keep only trials for which this SQL condition over the trials "
                              "table holds, e.g. \"model = 'smollm2-135m'\"")
@@ -57,14 +60,18 @@ def main(args) -> int:
         return 0
     if args.ci_resamples < 100:
         raise HarnessError("--ci-resamples must be at least 100")
+    if args.timeout is not None and not args.timeout > 0:
+        raise HarnessError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
     from harness.report.scope import ReportScope
+    from harness.report.sql import interruptible
 
     spec = load_spec(args.spec)
     scope = ReportScope(grid=args.grid, run=args.run, all=args.all, where=args.where)
     _check_out(args.out)
     try:
-        out = render_report(args.db, spec, args.out, ci=args.ci, ci_resamples=args.ci_resamples,
-                            overlay=not args.no_overlay, scope=scope)
+        out = interruptible(lambda: render_report(
+            args.db, spec, args.out, ci=args.ci, ci_resamples=args.ci_resamples,
+            overlay=not args.no_overlay, scope=scope), args.timeout)
     except OSError as exc:   # the disk filled, a file in --out is read-only, ...
         raise HarnessError(f"cannot write the report: {exc.filename or args.out}: "
                            f"{exc.strerror or exc}") from None

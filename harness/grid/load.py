@@ -107,9 +107,32 @@ def load_grid(path: str | Path) -> GridSpec:
 
 def parse_grid(raw: dict) -> GridSpec:
     """Validate a grid given as a dict (already parsed YAML). Raises GridError."""
+    _check_text(raw)
     try:
         grid = GridSpec.model_validate(raw)
     except ValidationError as exc:
         raise GridError(format_errors(exc.errors())) from None
     check(grid)
     return grid
+
+
+def _check_text(raw) -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate such as YAML's "\\ud800"): the
+    trial id hashes the spec's UTF-8 bytes, and the store writes UTF-8. Walked without
+    recursion, so a deep document cannot overflow the stack here."""
+    stack = [("", raw)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{_show(k)}" if where else _show(k), v) for k, v in value.items())
+            stack.extend((where or "the top level", k) for k in value if isinstance(k, str))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, str) and _show(value) != value:
+            raise GridError(f"{where}: \"{_show(value)}\" is not valid Unicode text (a lone surrogate "
+                            "code point); write the character itself or drop it")
+
+
+def _show(text) -> str:
+    """`text` with any lone surrogate written as its escape, so a message can always print."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")

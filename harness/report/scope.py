@@ -122,26 +122,48 @@ def _run_ids(con, db: str, scope: ReportScope) -> tuple[list, str] | None:
     return chosen, f"grid {name} ({len(chosen)} run{'s' if len(chosen) != 1 else ''})"
 
 
-def check_predicate(where: str) -> None:
-    """One boolean expression: no statement separator, no comment, no unbalanced parenthesis
-    outside quotes, so it cannot end the WHERE clause it is put in."""
+# The newline lets a condition end in a `--` comment without the comment eating the `)`.
+_PROBE = "SELECT trial_id, method, variant, config FROM temp.main._report_scope_base WHERE ({}\n)"
+
+
+def check_predicate(where: str) -> str:
+    """The scope probe's SQL with `where` as its WHERE clause, once DuckDB's own parser says it
+    is one condition: the statement must parse as a single SELECT identical to the probe with
+    `TRUE` in its place except for the WHERE clause (no quote trick, dollar-quoted string or
+    comment can close the clause and add a UNION, another statement or a clause of its own)."""
     if not where.strip():
         raise ReportError("--where: empty; give one SQL condition, e.g. \"model = 'smollm2-135m'\"")
-    depth, quote = 0, None
-    for i, ch in enumerate(where):
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == ";" or where.startswith(("--", "/*"), i):
-            raise ReportError(f"--where: {ch if ch == ';' else where[i:i + 2]!r} is not allowed; "
-                              "give one SQL condition, e.g. \"model = 'smollm2-135m'\"")
-        elif ch in "()":
-            depth += 1 if ch == "(" else -1
-            if depth < 0:
-                break
-    if quote or depth != 0:
-        raise ReportError("--where: unbalanced quotes or parentheses in the condition")
+    sql = _PROBE.format(where)
+    got, want = _parse(sql), _parse(_PROBE.format("TRUE"))
+    if got.get("error"):
+        raise ReportError(f"--where: not one SQL condition ({' '.join(str(got.get('error_message')).split())[:200]})")
+    statements = got.get("statements") or []
+    node = statements[0].get("node", {}) if len(statements) == 1 else {}
+    if len(statements) != 1 or _shape(node) != _shape(want["statements"][0]["node"]):
+        raise ReportError("--where: not one SQL condition (it would change the query around it); "
+                          "give one condition, e.g. \"model = 'smollm2-135m'\"")
+    return sql
+
+
+def _parse(sql: str) -> dict:
+    """DuckDB's parse tree of `sql` as JSON (nothing is run; an in-memory connection)."""
+    con = duckdb.connect(config={"enable_external_access": False})
+    try:
+        return json.loads(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0])
+    except (duckdb.Error, ValueError, RecursionError) as exc:
+        return {"error": True, "error_message": one_line(exc)}
+    finally:
+        con.close()
+
+
+def _shape(node):
+    """A parse tree minus its WHERE clause and source positions."""
+    if isinstance(node, dict):
+        return {k: _shape(v) for k, v in node.items()
+                if k != "where_clause" and not k.startswith("query_location")}
+    if isinstance(node, list):
+        return [_shape(v) for v in node]
+    return node
 
 
 def apply_scope(con, scope: ReportScope | None = None) -> str:
@@ -165,15 +187,13 @@ def apply_scope(con, scope: ReportScope | None = None) -> str:
     else:
         text = "whole store"
     con.execute(f"CREATE OR REPLACE TEMP VIEW _report_scope_base AS {base}")
-    probe = "SELECT trial_id, method, variant, config FROM temp.main._report_scope_base"
+    probe = _PROBE.format("TRUE")
     if scope.where is not None:
-        check_predicate(scope.where)
-        probe += f" WHERE ({scope.where})"
+        probe = check_predicate(scope.where)   # the very string that was parsed runs
         text += f" where {scope.where}"
     try:
         rows = con.execute(probe).df()
     except duckdb.Error as exc:
-
         raise ReportError(f"--where {scope.where!r}: {one_line(exc)}") from None
     _create_views(con, db, _config_frame(rows))
     con.register("_scope_text_in", pd.DataFrame({"scope": [text]}))

@@ -44,9 +44,19 @@ def load_spec(name_or_path: str | Path, _seen: tuple = ()) -> ReportSpec:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ReportError(f"report spec {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"report spec {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                          "save it as UTF-8") from None
+    except RecursionError:
+        raise ReportError(f"report spec {path} is nested too deeply to be a report spec") from None
+    except OSError as exc:
+        raise ReportError(f"cannot read report spec {path}: {exc.strerror or exc}") from None
     if isinstance(data, dict) and data.get("extends"):
         data = _extend(data, path, _seen)
-    return parse_spec(data, base_dir=path.parent.resolve(), origin=f"report spec {path}")
+    try:
+        return parse_spec(data, base_dir=path.parent.resolve(), origin=f"report spec {path}")
+    except RecursionError:
+        raise ReportError(f"report spec {path} is nested too deeply to be a report spec") from None
 
 
 def _extend(data: dict, path: Path, seen: tuple) -> dict:

@@ -2,10 +2,16 @@
 registered as the table `paper_numbers`, the spec's setup SQL, then each section's query.
 
 Every DuckDB error becomes a ReportError that names the section and quotes DuckDB's message.
+`interruptible` runs a whole report so that a --timeout or Ctrl-C stops it within a second:
+DuckDB keeps the calling thread inside C while a query runs (neither a signal handler nor a timer
+reaches it), so the report runs in a worker thread and the main thread interrupts every
+connection `scoped_connection` has open.
 """
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -31,11 +37,72 @@ def scoped_connection(db: str | Path, scope: ReportScope | None = None):
     numbers (scripts/paper_reading.py) read the same trials through it."""
     store = Store(db)
     if store.path.is_file():
-        scan(store.path, store.wait_s)   # a damaged store is refused, not half reported
+        checking: list = []
+
+        def watch(con):   # the check reads every block: a big store takes a while
+            checking.append(con)
+            _track(con)
+        try:   # a damaged store is refused, not half reported
+            scan(store.path, store.wait_s, on_open=watch)
+        finally:
+            for con in checking:
+                _track(con, False)
     # The reader's connection sees the store only (no files, no ATTACH): setup SQL included.
     with store.reader() as con:
-        apply_scope(con, scope)
-        yield con
+        _track(con)
+        try:
+            apply_scope(con, scope)
+            yield con
+        finally:
+            _track(con, False)
+
+
+_OPEN: set = set()          # the connections of reports running in this process
+_OPEN_LOCK = threading.Lock()
+
+
+def _track(con, open_: bool = True) -> None:
+    with _OPEN_LOCK:
+        (_OPEN.add if open_ else _OPEN.discard)(con)
+
+
+def _interrupt_all() -> None:
+    with _OPEN_LOCK:
+        for con in list(_OPEN):
+            with contextlib.suppress(Exception):   # already closed: nothing to stop
+                con.interrupt()
+
+
+def interruptible(work, timeout_s: float | None = None, grace_s: float = 0.8):
+    """`work()`'s result, run in a worker thread: at `timeout_s` (a ReportError) or on Ctrl-C
+    (KeyboardInterrupt, re-raised) the running queries are interrupted and this returns within
+    `grace_s`, even when the worker is still inside a step DuckDB cannot interrupt."""
+    box: dict = {}
+    done = threading.Event()   # not Thread.join: a join cut short by Ctrl-C can lie afterwards
+
+    def run():
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="report", daemon=True).start()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    try:
+        while not done.wait(0.05):
+            if deadline is not None and time.monotonic() >= deadline:
+                _interrupt_all()
+                done.wait(grace_s)
+                raise ReportError(f"the report ran past its {timeout_s:g} s --timeout and was stopped")
+    except KeyboardInterrupt:
+        _interrupt_all()
+        done.wait(grace_s)
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 @contextlib.contextmanager

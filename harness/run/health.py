@@ -33,12 +33,15 @@ class Health:
     backup_s: float = 0.0
 
 
-def scan(path: Path, wait_s: float = 10.0) -> Health:
-    """Read every value of every table (read-only); a damaged block raises `damaged(...)`."""
+def scan(path: Path, wait_s: float = 10.0, on_open=None) -> Health:
+    """Read every value of every table (read-only); a damaged block raises `damaged(...)`.
+    `on_open(con)` is told the connection, so a caller can interrupt a long check."""
     started = time.perf_counter()
     health = Health(Path(path))
     con = connect(Path(path), read_only=True, wait_s=wait_s, config=SANDBOX)
     try:
+        if on_open is not None:
+            on_open(con)
         names = [r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
             "AND NOT temporary").fetchall()]

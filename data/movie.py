@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from data.sources import raw_file
+from data.sources import raw_file, raw_fingerprint
 from data.splits import records_frame, split_8_1_1
+from harness.core.datasets import DatasetInfo
+
+INFO = DatasetInfo(label="Movie", source="MovieLens-100K (GroupLens); TALLRec's Movie procedure",
+                   files=("ml-100k/u.data", "ml-100k/u.item"))
 
 INSTRUCTION = ("Given the user's preference and unpreference, identify whether the user will like "
                "the target movie by answering \"Yes.\" or \"No.\".")
@@ -68,3 +72,25 @@ def build_movie(raw_dir=None, *, cache_dir=None) -> dict[str, pd.DataFrame]:
         inputs = [render_input([titles[i] for i in r[1]], r[2], titles[r[3]]) for r in part]
         out[split] = records_frame(part, INSTRUCTION, inputs, ["Yes." if r[4] == 1 else "No." for r in part])
     return out
+
+
+# -- the dataset plugin interface (harness.core.datasets) ---------------------------------------
+
+
+def fingerprints(raw_dir=None, cache_dir=None) -> dict[str, str]:
+    return {"ml-100k": raw_fingerprint("ml-100k", raw_dir, cache_dir=cache_dir)}
+
+
+def options(book_label_alignment: str = "correct") -> dict:
+    return {}
+
+
+def build(raw_dir=None, cache_dir=None, options=None) -> dict[str, pd.DataFrame]:
+    return build_movie(raw_dir, cache_dir=cache_dir)
+
+
+def items(raw_dir=None, cache_dir=None) -> pd.DataFrame:
+    """All 1,682 u.item movies; title and text are the u.item title with its year."""
+    titles = read_titles(raw_dir, cache_dir=cache_dir)
+    ids = sorted(titles, key=int)
+    return pd.DataFrame({"item_id": ids, "title": [titles[i] for i in ids], "text": [titles[i] for i in ids]})

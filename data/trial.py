@@ -14,7 +14,7 @@ from harness.core.spec import TrialSpec
 def _data_kwargs(spec: TrialSpec, ctx: TrialContext) -> dict:
     return {"raw_dir": ctx.raw_dir, "cache_dir": ctx.cache_dir / "data",
             "book_label_alignment": spec.data.book_label_alignment,
-            "raw_variants": spec.data.raw_variants}
+            "raw_variants": spec.data.raw_variants, "datasets": spec.data.datasets}
 
 
 def data_provenance(spec: TrialSpec, ctx: TrialContext) -> dict:
@@ -24,7 +24,8 @@ def data_provenance(spec: TrialSpec, ctx: TrialContext) -> dict:
     from data.samples import raw_provenance
 
     domains = sorted(set(spec.train_domains) | set(spec.eval.domains))
-    return raw_provenance(domains, ctx.raw_dir, ctx.cache_dir / "data", spec.data.raw_variants)
+    return raw_provenance(domains, ctx.raw_dir, ctx.cache_dir / "data", spec.data.raw_variants,
+                          spec.data.datasets)
 
 
 def train_samples(spec: TrialSpec, ctx: TrialContext) -> pd.DataFrame:

@@ -46,7 +46,7 @@ from data.splits import records_frame, split_8_1_1
 from harness.core.datasets import DatasetInfo
 from harness.core.errors import HarnessError
 
-INFO = DatasetInfo(label="Book", source="Book-Crossing (Ziegler et al.); TALLRec's Book procedure",
+INFO = DatasetInfo(label="Book", source="Book-Crossing (Ziegler et al.), TALLRec split",
                    files=("bookcrossing/BX-Book-Ratings.csv", "bookcrossing/BX-Books.csv"))
 
 INSTRUCTION = ("Given the user's preference and unpreference, identify whether the user will like "

@@ -197,4 +197,4 @@ MOVIE_USERS = ExplicitDataset(
     DatasetConfig(ratings=RatingsFile(path="ml-100k/u.data", format="movielens-100k"),
                   items=ItemsFile(path="ml-100k/u.item"), like_threshold=3, history=10,
                   samples=10_000, split="users", seed=42, item_noun="movie", label="Movie (user split)"),
-    source="MovieLens-100K (GroupLens), TALLRec's Movie windows, split by user 8:1:1 (seed 42)")
+    source="MovieLens-100K (GroupLens), TALLRec windows, split by user")

@@ -20,7 +20,7 @@ from data.sources import raw_file, raw_fingerprint
 from data.splits import records_frame, split_8_1_1
 from harness.core.datasets import DatasetInfo
 
-INFO = DatasetInfo(label="Movie", source="MovieLens-100K (GroupLens); TALLRec's Movie procedure",
+INFO = DatasetInfo(label="Movie", source="MovieLens-100K (GroupLens), TALLRec split",
                    files=("ml-100k/u.data", "ml-100k/u.item"))
 
 INSTRUCTION = ("Given the user's preference and unpreference, identify whether the user will like "

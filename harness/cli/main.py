@@ -18,6 +18,7 @@ COMMANDS = {
     "report": ("harness.cli.report", "render SQL-driven reports (tables and figures)"),
     "export": ("harness.cli.export", "copy a trial's kept LoRA adapter out, with its spec and metrics"),
     "store": ("harness.cli.store", "check a results store, or restore it from its run-start backup"),
+    "list": ("harness.cli.list", "list the registered datasets and methods"),
 }
 
 err_console = Console(stderr=True)

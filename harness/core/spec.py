@@ -11,13 +11,11 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from harness.core.config import StableDump
-from harness.core.datasets import BOTH, NAME, PAPER_DOMAINS, DatasetConfig, mix_domains
+from harness.core.datasets import BOTH, DATASETS, NAME, PAPER_DOMAINS, DatasetConfig, dataset_names, mix_domains
 
-# Which names are datasets is the registry's (harness.core.datasets) and the grid's `datasets:`
-# block's business, checked by the grid checks and the data layer; a spec only checks the form.
 DOMAINS = PAPER_DOMAINS
 K_MIN, K_MAX = 1, 256
 RAW_VARIANT = re.compile(r"^(ml-100k|bookcrossing|alpaca):[0-9a-f]{16}$")
@@ -110,6 +108,18 @@ class TrialSpec(_Frozen):
             _check_name(value)
         return value
 
+    @model_validator(mode="after")
+    def _known_datasets(self, info: ValidationInfo):
+        """Every domain is a registered dataset or one of the spec's declared ones. Not checked
+        for a stored spec read back (`from_json`): its plugin may not be imported there."""
+        if (info.context or {}).get("stored"):
+            return self
+        for name in dict.fromkeys(self.train_domains + tuple(self.eval.domains)):
+            if name not in self.data.datasets and name not in DATASETS:
+                raise ValueError(f"{name!r} is not a dataset; registered: {', '.join(dataset_names())}"
+                                 + (f"; declared: {', '.join(self.data.datasets)}" if self.data.datasets else ""))
+        return self
+
     @field_validator("model", "params")
     @classmethod
     def _json_only(cls, value):
@@ -142,4 +152,4 @@ class TrialSpec(_Frozen):
 
     @classmethod
     def from_json(cls, text: str) -> "TrialSpec":
-        return cls.model_validate_json(text)
+        return cls.model_validate_json(text, context={"stored": True})

@@ -166,3 +166,19 @@ def test_a_declared_dataset_loads_through_the_cache_with_user_ids_and_checksums(
     other = {"ml100k": DatasetConfig.model_validate({**MOVIE, "split": "users", "seed": 1})}
     load_split("ml100k", "test", raw_dir=raw_dir, cache_dir=tmp_path, datasets=other)
     assert len(list(tmp_path.glob("ml100k-*.parquet"))) == 6        # another config: other tables
+
+
+def test_a_grid_declared_dataset_runs_a_trial_and_stores_its_checksums(formats_dir, tmp_path):
+    from harness.core.context import TrialContext
+    from harness.core.trial import run_trial
+    from harness.grid import expand, parse_grid
+
+    declared = {"ratings": {"path": "ml-1m/ratings.dat", "format": "movielens-1m"},
+                "items": {"path": "ml-1m/movies.dat", "title": "title"}, "split": "users", "item_noun": "movie"}
+    grid = parse_grid({"datasets": {"ml1m": declared}, "eval": {"domains": ["ml1m"], "max_samples": 200},
+                       "grid": {"method": ["history-like-rate", "item-popularity"], "k": [16], "train_mix": ["ml1m"]}})
+    for spec in expand(grid):
+        result = run_trial(spec, TrialContext(raw_dir=str(formats_dir), cache_dir=tmp_path))
+        assert result.status == "complete", result.error
+        assert [m.eval_domain for m in result.metrics] == ["ml1m"] and 0 < result.metrics[0].auc < 1
+        assert set(result.extra["data_files"]["ml1m"]) == {"ml-1m/ratings.dat", "ml-1m/movies.dat"}

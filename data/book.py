@@ -185,14 +185,15 @@ def build_book(raw_dir=None, label_alignment: str = "correct", split_seed: int =
         label = int(like[labelled[-1]])
         records[user] = (str(user), isbn[hist_rows].tolist(), hist_labels, isbn[target_row], label,
                          render_input(text(hist_rows), hist_labels, text([target_row])[0]),
-                         "Yes." if label == 1 else "No.")
+                         "Yes." if label == 1 else "No.", (titles[hist_rows].tolist(), titles[target_row]))
 
     user_list = users.tolist()
     random.Random(split_seed).shuffle(user_list)
     out = {}
     for split, users in split_8_1_1(user_list).items():
         part = [records[u] for u in users]
-        out[split] = records_frame(part, INSTRUCTION, [r[5] for r in part], [r[6] for r in part])
+        out[split] = records_frame(part, INSTRUCTION, [r[5] for r in part], [r[6] for r in part],
+                                   titles=[r[7] for r in part])     # Book-Crossing has no timestamps
     return out
 
 

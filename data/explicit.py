@@ -50,7 +50,8 @@ def render_input(history_titles: list[str], history_labels: list[int], target_ti
 
 
 def user_windows(ratings, like_threshold: float, history: int) -> dict[str, list[tuple]]:
-    """user -> windows (user, history ids, history labels, target id, label), in time order;
+    """user -> windows (user, history ids, history labels, target id, label, history timestamps,
+    target timestamp), in time order;
     users in order of their first rating."""
     per_user: dict[str, list[tuple[int, str, int]]] = {}
     for user, item, rating, stamp in ratings:
@@ -58,9 +59,9 @@ def user_windows(ratings, like_threshold: float, history: int) -> dict[str, list
     out = {}
     for user, rows in per_user.items():
         rows.sort(key=lambda r: r[0])          # stable: ties keep file order
-        items, labels = [r[1] for r in rows], [r[2] for r in rows]
-        out[user] = [(user, items[i - history:i], labels[i - history:i], items[i], labels[i])
-                     for i in range(history, len(items))]
+        times, items, labels = ([r[j] for r in rows] for j in range(3))
+        out[user] = [(user, items[i - history:i], labels[i - history:i], items[i], labels[i],
+                      times[i - history:i], times[i]) for i in range(history, len(items))]
     return out
 
 
@@ -178,9 +179,10 @@ class ExplicitDataset:
         windows = user_windows(ratings, config.like_threshold, config.history)
         out = {}
         for split, part in split_windows(windows, config, self.name).items():
-            inputs = [render_input([self._title(titles, i) for i in r[1]], r[2], self._title(titles, r[3]), noun)
-                      for r in part]
-            out[split] = records_frame(part, instruction(noun), inputs, ["Yes." if r[4] else "No." for r in part])
+            named = [([self._title(titles, i) for i in r[1]], self._title(titles, r[3])) for r in part]
+            inputs = [render_input(h, r[2], t, noun) for (h, t), r in zip(named, part)]
+            out[split] = records_frame(part, instruction(noun), inputs, ["Yes." if r[4] else "No." for r in part],
+                                       titles=named, timestamps=[(r[5], r[6]) for r in part])
         return out
 
     def items(self, raw_dir=None, cache_dir=None) -> pd.DataFrame:

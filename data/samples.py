@@ -29,12 +29,14 @@ from harness.core.context import default_cache_dir
 from harness.core.errors import HarnessError
 from harness.core.locks import file_lock
 
-BUILDER_VERSION = "1"   # bump whenever a builder's output changes
+BUILDER_VERSION = "2"   # bump whenever a builder's output changes (2: titles and timestamps)
 DOMAINS = ("movie", "book")   # TALLRec's two (train_mix `both`); every dataset: data.datasets.names()
 COLUMNS = ("sample_id", "domain", "split", "user_id", "history_item_ids", "history_labels",
-           "target_item_id", "label", "instruction", "input", "output")
+           "target_item_id", "label", "instruction", "input", "output",
+           # the same samples' titles and, where the data has them, timestamps (else [] / null)
+           "history_titles", "history_timestamps", "target_title", "target_timestamp")
 ITEM_COLUMNS = ("item_id", "title", "text")
-_LIST_COLUMNS = ("history_item_ids", "history_labels")
+_LIST_COLUMNS = ("history_item_ids", "history_labels", "history_titles", "history_timestamps")
 
 _MEMO: dict[tuple, pd.DataFrame] = {}
 _LOCK = threading.RLock()
@@ -108,6 +110,7 @@ def _canonical(domain: str, split: str, frame: pd.DataFrame) -> pd.DataFrame:
         values = frame[column]
         out[column] = values.to_numpy() if column not in _LIST_COLUMNS else list(values)
     out["label"] = out["label"].astype("int64")
+    out["target_timestamp"] = pd.array(frame["target_timestamp"], dtype="Int64")
     return out[list(COLUMNS)]
 
 
@@ -135,8 +138,12 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     schema = pa.schema([(c, pa.string()) for c in COLUMNS[:4]] + [
         ("history_item_ids", pa.list_(pa.string())), ("history_labels", pa.list_(pa.int64())),
         ("target_item_id", pa.string()), ("label", pa.int64()),
-        ("instruction", pa.string()), ("input", pa.string()), ("output", pa.string())])
-    table = pa.Table.from_pydict({c: (frame[c].tolist()) for c in COLUMNS}, schema=schema)
+        ("instruction", pa.string()), ("input", pa.string()), ("output", pa.string()),
+        ("history_titles", pa.list_(pa.string())), ("history_timestamps", pa.list_(pa.int64())),
+        ("target_title", pa.string()), ("target_timestamp", pa.int64())])
+    columns = {c: frame[c].tolist() for c in COLUMNS}
+    columns["target_timestamp"] = [None if pd.isna(v) else int(v) for v in frame["target_timestamp"]]
+    table = pa.Table.from_pydict(columns, schema=schema)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     pq.write_table(table, tmp, write_page_checksum=True)   # so a flipped byte is noticed on read
     os.replace(tmp, path)   # readers never see a half-written file
@@ -151,6 +158,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         chunked = table.column(column)
         if column in _LIST_COLUMNS:
             data[column] = chunked.to_pylist()
+        elif column == "target_timestamp":      # nullable: Int64, never float
+            data[column] = pd.array(chunked.to_pylist(), dtype="Int64")
         else:
             data[column] = chunked.to_pandas()
     frame = pd.DataFrame(data)

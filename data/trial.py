@@ -24,8 +24,8 @@ def data_provenance(spec: TrialSpec, ctx: TrialContext) -> dict:
     from data.samples import raw_provenance
 
     domains = sorted(set(spec.train_domains) | set(spec.eval.domains))
-    return raw_provenance(domains, ctx.raw_dir, ctx.cache_dir / "data", spec.data.raw_variants,
-                          spec.data.datasets)
+    declared = {"datasets": spec.data.datasets} if spec.data.datasets else {}
+    return raw_provenance(domains, ctx.raw_dir, ctx.cache_dir / "data", spec.data.raw_variants, **declared)
 
 
 def train_samples(spec: TrialSpec, ctx: TrialContext) -> pd.DataFrame:

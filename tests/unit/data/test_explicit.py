@@ -182,3 +182,16 @@ def test_a_grid_declared_dataset_runs_a_trial_and_stores_its_checksums(formats_d
         assert result.status == "complete", result.error
         assert [m.eval_domain for m in result.metrics] == ["ml1m"] and 0 < result.metrics[0].auc < 1
         assert set(result.extra["data_files"]["ml1m"]) == {"ml-1m/ratings.dat", "ml-1m/movies.dat"}
+
+
+def test_the_canonical_table_carries_titles_and_timestamps(raw_dir, cache_dir):
+    movie = load_split("movie", "valid", raw_dir=raw_dir, cache_dir=cache_dir)
+    row = movie.iloc[0]
+    assert row["target_title"] == "Scream (1996)" and f'"{row["target_title"]}"?' in row["input"]
+    assert all(f'"{t}"' in row["input"] for t in row["history_titles"]) and len(row["history_titles"]) == 10
+    stamps = row["history_timestamps"] + [row["target_timestamp"]]
+    assert stamps == sorted(stamps) and movie["target_timestamp"].dtype == "Int64"
+    book = load_split("book", "valid", raw_dir=raw_dir, cache_dir=cache_dir)
+    assert book["target_timestamp"].isna().all() and book["history_timestamps"].map(len).eq(0).all()
+    assert book["history_titles"].map(len).equals(book["history_item_ids"].map(len))
+    assert all(f'"{t}" written by' in x for t, x in zip(book["target_title"].head(50), book["input"].head(50)))

@@ -257,10 +257,9 @@ def load_items(domain: str, *, raw_dir=None, cache_dir=None, raw_variants=(), da
     an eligible user rated; a declared dataset, every rated item's title)."""
     source = plugin(domain, datasets)
     with _LOCK, manifest.accepting(raw_variants):
-        fingerprint = _fingerprint(domain, raw_dir, cache_dir, datasets)
-        if isinstance(fingerprint, dict) or domain not in DOMAINS:
-            fingerprint = json.dumps({"raw": fingerprint, "options": source.options()}, sort_keys=True)
-        digest = hashlib.sha256(f"{BUILDER_VERSION}:{fingerprint}:items".encode()).hexdigest()[:16]
+        depends = json.dumps({"raw": _fingerprint(domain, raw_dir, cache_dir, datasets),
+                              "options": source.options()}, sort_keys=True)   # a declared config too
+        digest = hashlib.sha256(f"{BUILDER_VERSION}:{depends}:items".encode()).hexdigest()[:16]
         path = data_cache_dir(cache_dir) / f"{domain}-items-{digest}.parquet"
         memo_key = (str(path.resolve()),)
         if memo_key not in _MEMO:

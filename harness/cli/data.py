@@ -37,25 +37,32 @@ def _add_grid_option(parser) -> None:
                         help="also know the datasets this grid declares under `datasets:`")
 
 
-def _declared(args) -> dict:
-    """The datasets the --grid file declares ({} without --grid); the grid is checked in full."""
+def _load_grid(args):
+    """The --grid file, loaded and checked in full once (None without --grid)."""
     if not getattr(args, "grid", None):
-        return {}
-    from harness.grid.load import load_grid
+        return None
+    if not hasattr(args, "_grid_spec"):
+        from harness.grid.load import load_grid
 
-    return dict(load_grid(args.grid).datasets)
+        args._grid_spec = load_grid(args.grid)
+    return args._grid_spec
+
+
+def _declared(args) -> dict:
+    """The datasets the --grid file declares ({} without --grid)."""
+    grid = _load_grid(args)
+    return dict(grid.datasets) if grid else {}
 
 
 def _grid_domains(args) -> list[str] | None:
     """--dataset, else the domains a --grid uses and declares, else None (every registered one)."""
     if args.datasets:
         return list(dict.fromkeys(args.datasets))
-    if not args.grid:
+    grid = _load_grid(args)
+    if grid is None:
         return None
     from harness.core.datasets import mix_domains
-    from harness.grid.load import load_grid
 
-    grid = load_grid(args.grid)
     used = [d for mix in grid.grid.train_mix or () for d in mix_domains(mix)] + list(grid.eval.domains)
     return list(dict.fromkeys(used + list(grid.datasets)))
 

@@ -7,7 +7,7 @@ import pytest
 
 from data.explicit import MOVIE_USERS, ExplicitDataError, ExplicitDataset, per_user_cap
 from data.movie import build_movie
-from data.samples import DataError, load_split, raw_provenance, user_ids
+from data.samples import DataError, load_items, load_split, raw_provenance, user_ids
 from data.sources import RawDataError
 from harness.core.datasets import DatasetConfig
 
@@ -163,6 +163,8 @@ def test_a_declared_dataset_loads_through_the_cache_with_user_ids_and_checksums(
     assert set(provenance["data_fingerprint"]) == {"ml100k", "ml-100k"}
     assert set(provenance["data_files"]["ml100k"]) == {"ml-100k/u.data", "ml-100k/u.item"}
     assert all(len(sha) == 64 for sha in provenance["data_files"]["ml100k"].values())
+    items = load_items("ml100k", **kwargs)
+    assert len(items) == 1682 and items["title"].iloc[0] == "Toy Story (1995)"
     other = {"ml100k": DatasetConfig.model_validate({**MOVIE, "split": "users", "seed": 1})}
     load_split("ml100k", "test", raw_dir=raw_dir, cache_dir=tmp_path, datasets=other)
     assert len(list(tmp_path.glob("ml100k-*.parquet"))) == 6        # another config: other tables

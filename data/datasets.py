@@ -6,6 +6,9 @@ from harness.core.datasets import DATASETS, DatasetConfig, dataset_names
 from harness.core.errors import HarnessError
 
 _DECLARED: dict[tuple[str, str], object] = {}
+# The last declared config used under each name in this process: code that reads a trial's items
+# without its spec (baselines/_text.py: load_items(domain)) finds the dataset the trial just loaded.
+_LAST: dict[str, DatasetConfig] = {}
 
 
 class UnknownDataset(HarnessError):
@@ -15,6 +18,8 @@ class UnknownDataset(HarnessError):
 def plugin(domain: str, declared=None):
     """The dataset plugin of ``domain``; ``declared``: {name: DatasetConfig or its dump}."""
     declared = declared or {}
+    if domain not in declared and domain not in DATASETS and domain in _LAST:
+        declared = {domain: _LAST[domain]}
     if domain in declared:
         config = declared[domain]
         if not isinstance(config, DatasetConfig):
@@ -24,6 +29,7 @@ def plugin(domain: str, declared=None):
             from data.explicit import ExplicitDataset
 
             _DECLARED[key] = ExplicitDataset(domain, config)
+        _LAST[domain] = config
         return _DECLARED[key]
     if domain not in DATASETS:
         extra = f"; declared in this grid: {', '.join(sorted(declared))}" if declared else ""

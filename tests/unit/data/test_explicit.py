@@ -165,6 +165,8 @@ def test_a_declared_dataset_loads_through_the_cache_with_user_ids_and_checksums(
     assert all(len(sha) == 64 for sha in provenance["data_files"]["ml100k"].values())
     items = load_items("ml100k", **kwargs)
     assert len(items) == 1682 and items["title"].iloc[0] == "Toy Story (1995)"
+    # without its config (baselines/_text.py has no spec): the dataset this process just loaded
+    assert load_items("ml100k", raw_dir=raw_dir, cache_dir=tmp_path).equals(items)
     other = {"ml100k": DatasetConfig.model_validate({**MOVIE, "split": "users", "seed": 1})}
     load_split("ml100k", "test", raw_dir=raw_dir, cache_dir=tmp_path, datasets=other)
     tables = [p for p in tmp_path.glob("ml100k-*.parquet") if "-items-" not in p.name]

@@ -58,7 +58,7 @@ def _dataset_row(name: str, declared: dict, args) -> dict:
             row[split] = f"{len(frame):,} / {frame['user_id'].nunique():,}"
     except (HarnessError, OSError) as exc:
         row["size"] = "unavailable"
-        row["train"] = f"{str(exc).splitlines()[0][:100]}"
+        row["note"] = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
     return row
 
 
@@ -79,7 +79,7 @@ def _datasets(args):
 
         declared = dict(load_grid(args.grid).datasets)
     rows = [_dataset_row(name, declared, args) for name in names(declared)]
-    columns = ["dataset", "label", "source", "files", "size", "train", "valid", "test"]
+    columns = ["dataset", "label", "source", "files", "size", "train", "valid", "test", "note"]
     frame = pd.DataFrame(rows).reindex(columns=columns).fillna("")
     return frame.rename(columns={s: f"{s} samples / users" for s in ("train", "valid", "test")})
 

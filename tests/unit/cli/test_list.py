@@ -64,3 +64,11 @@ def test_an_unknown_dataset_lists_the_registered_ones(tmp_path):
     out = harness("data", "prepare", "--dataset", "ml-20m", "--cache-dir", str(tmp_path))
     assert out.returncode == 2
     assert "unknown dataset 'ml-20m'; registered: movie, book, movie-users" in out.stderr
+
+
+def test_list_datasets_without_raw_files_says_what_is_missing(tmp_path):
+    out = harness("list", "datasets", "--format", "csv", "--raw-dir", str(tmp_path / "none"),
+                  "--cache-dir", str(tmp_path / "cache"))
+    frame = _csv(out).set_index("dataset")
+    assert (frame["size"] == "unavailable").all()
+    assert frame.loc["movie", "note"].startswith("raw file ml-100k/u.data is missing")

@@ -41,9 +41,13 @@ import numpy as np
 import pandas as pd
 
 from data.manifest import file_digests
-from data.sources import raw_file
+from data.sources import raw_file, raw_fingerprint
 from data.splits import records_frame, split_8_1_1
+from harness.core.datasets import DatasetInfo
 from harness.core.errors import HarnessError
+
+INFO = DatasetInfo(label="Book", source="Book-Crossing (Ziegler et al.), TALLRec split",
+                   files=("bookcrossing/BX-Book-Ratings.csv", "bookcrossing/BX-Books.csv"))
 
 INSTRUCTION = ("Given the user's preference and unpreference, identify whether the user will like "
                "the target book by answering \"Yes.\" or \"No.\".")
@@ -181,14 +185,15 @@ def build_book(raw_dir=None, label_alignment: str = "correct", split_seed: int =
         label = int(like[labelled[-1]])
         records[user] = (str(user), isbn[hist_rows].tolist(), hist_labels, isbn[target_row], label,
                          render_input(text(hist_rows), hist_labels, text([target_row])[0]),
-                         "Yes." if label == 1 else "No.")
+                         "Yes." if label == 1 else "No.", (titles[hist_rows].tolist(), titles[target_row]))
 
     user_list = users.tolist()
     random.Random(split_seed).shuffle(user_list)
     out = {}
     for split, users in split_8_1_1(user_list).items():
         part = [records[u] for u in users]
-        out[split] = records_frame(part, INSTRUCTION, [r[5] for r in part], [r[6] for r in part])
+        out[split] = records_frame(part, INSTRUCTION, [r[5] for r in part], [r[6] for r in part],
+                                   titles=[r[7] for r in part])     # Book-Crossing has no timestamps
     return out
 
 
@@ -211,3 +216,34 @@ def label_agreement(raw_dir=None, *, cache_dir=None) -> dict[str, float]:
         hist_same += int((like[shown[:n_hist]] == like[labelled[:n_hist]]).sum())
         hist_total += n_hist
     return {"users": len(users), "target": target_same / len(users), "history": hist_same / hist_total}
+
+
+# -- the dataset plugin interface (harness.core.datasets) ---------------------------------------
+
+
+def fingerprints(raw_dir=None, cache_dir=None) -> dict[str, str]:
+    return {"bookcrossing": raw_fingerprint("bookcrossing", raw_dir, cache_dir=cache_dir)}
+
+
+def options(book_label_alignment: str = "correct") -> dict:
+    if book_label_alignment not in ALIGNMENTS:
+        raise HarnessError(f"unknown book label alignment {book_label_alignment!r}; "
+                           f"valid: {', '.join(ALIGNMENTS)}")
+    return {"label_alignment": book_label_alignment, "split_seed": SPLIT_SEED}
+
+
+def build(raw_dir=None, cache_dir=None, options=None) -> dict[str, pd.DataFrame]:
+    options = options or {}
+    return build_book(raw_dir, label_alignment=options.get("label_alignment", "correct"),
+                      split_seed=options.get("split_seed", SPLIT_SEED), cache_dir=cache_dir)
+
+
+def items(raw_dir=None, cache_dir=None) -> pd.DataFrame:
+    """Every book rated by an eligible user (any split, any label alignment), sorted by ISBN;
+    title as published, text ``Title, by Author``."""
+    joined = joined_interactions(raw_dir, cache_dir=cache_dir)
+    _, positions = eligible_users(joined)
+    rows = np.sort(np.concatenate(positions))
+    books = joined.iloc[rows].drop_duplicates("ISBN").sort_values("ISBN", kind="stable")
+    return pd.DataFrame({"item_id": books["ISBN"].to_numpy(), "title": books["title"].to_numpy(),
+                         "text": [f"{t}, by {a}" for t, a in zip(books["title"], books["author"])]})

@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from data.sources import raw_file
+from data.sources import raw_file, raw_fingerprint
 from data.splits import records_frame, split_8_1_1
+from harness.core.datasets import DatasetInfo
+
+INFO = DatasetInfo(label="Movie", source="MovieLens-100K (GroupLens), TALLRec split",
+                   files=("ml-100k/u.data", "ml-100k/u.item"))
 
 INSTRUCTION = ("Given the user's preference and unpreference, identify whether the user will like "
                "the target movie by answering \"Yes.\" or \"No.\".")
@@ -44,7 +48,8 @@ def render_input(history_titles: list[str], history_labels: list[int], target_ti
 
 def build_movie(raw_dir=None, *, cache_dir=None) -> dict[str, pd.DataFrame]:
     """{split: frame} with user_id, history_item_ids, history_labels, target_item_id, label,
-    instruction, input, output (item and user ids as decimal strings)."""
+    instruction, input, output, history_titles, history_timestamps, target_title,
+    target_timestamp (item and user ids as decimal strings)."""
     data_path = raw_file("ml-100k", "u.data", raw_dir, cache_dir=cache_dir)
     titles = read_titles(raw_dir, cache_dir=cache_dir)
 
@@ -59,12 +64,38 @@ def build_movie(raw_dir=None, *, cache_dir=None) -> dict[str, pd.DataFrame]:
         interactions.sort(key=lambda x: x[0])     # stable, like TALLRec's sorted()
         items = [x[1] for x in interactions]
         labels = [x[2] for x in interactions]
+        times = [x[0] for x in interactions]
         for i in range(HISTORY_LEN, len(items)):
-            rows.append((user, items[i - HISTORY_LEN:i], labels[i - HISTORY_LEN:i], items[i], labels[i]))
+            rows.append((user, items[i - HISTORY_LEN:i], labels[i - HISTORY_LEN:i], items[i], labels[i],
+                         times[i - HISTORY_LEN:i], times[i]))
     rows = rows[-N_SAMPLES:]
 
     out = {}
     for split, part in split_8_1_1(rows).items():
-        inputs = [render_input([titles[i] for i in r[1]], r[2], titles[r[3]]) for r in part]
-        out[split] = records_frame(part, INSTRUCTION, inputs, ["Yes." if r[4] == 1 else "No." for r in part])
+        named = [([titles[i] for i in r[1]], titles[r[3]]) for r in part]
+        inputs = [render_input(h, r[2], t) for (h, t), r in zip(named, part)]
+        out[split] = records_frame(part, INSTRUCTION, inputs, ["Yes." if r[4] == 1 else "No." for r in part],
+                                   titles=named, timestamps=[(r[5], r[6]) for r in part])
     return out
+
+
+# -- the dataset plugin interface (harness.core.datasets) ---------------------------------------
+
+
+def fingerprints(raw_dir=None, cache_dir=None) -> dict[str, str]:
+    return {"ml-100k": raw_fingerprint("ml-100k", raw_dir, cache_dir=cache_dir)}
+
+
+def options(book_label_alignment: str = "correct") -> dict:
+    return {}
+
+
+def build(raw_dir=None, cache_dir=None, options=None) -> dict[str, pd.DataFrame]:
+    return build_movie(raw_dir, cache_dir=cache_dir)
+
+
+def items(raw_dir=None, cache_dir=None) -> pd.DataFrame:
+    """All 1,682 u.item movies; title and text are the u.item title with its year."""
+    titles = read_titles(raw_dir, cache_dir=cache_dir)
+    ids = sorted(titles, key=int)
+    return pd.DataFrame({"item_id": ids, "title": [titles[i] for i in ids], "text": [titles[i] for i in ids]})

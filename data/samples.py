@@ -1,7 +1,9 @@
 """The canonical sample tables: what LLM methods (the text) and baselines (the ids) both read.
 
 ``load_split(domain, split)`` returns one row per sample with the columns ``COLUMNS`` (in that
-order). The three splits of a domain are built together by ``data.movie`` / ``data.book`` and
+order). A domain is a dataset plugin (``data.datasets.plugin``: registered in
+``harness.core.datasets.DATASETS`` -- ``data.movie``, ``data.book``, ``data.explicit`` -- or declared
+in a grid, passed as ``datasets={name: DatasetConfig}``). Its three splits are built together and
 cached as Parquet under ``cache_dir`` (default ``default_cache_dir() / "data"``), in files named
 by a key over the raw files' fingerprint, ``BUILDER_VERSION`` and the build options, so a
 changed raw file, builder or option never reads a stale table (the fingerprint is over the raw
@@ -21,18 +23,20 @@ from pathlib import Path
 import pandas as pd
 
 from data import manifest
+from data.datasets import names as dataset_names, plugin
 from data.splits import SPLITS
 from harness.core.context import default_cache_dir
 from harness.core.errors import HarnessError
 from harness.core.locks import file_lock
 
-BUILDER_VERSION = "1"   # bump whenever a builder's output changes
-DOMAINS = ("movie", "book")
-RAW_DATASET = {"movie": "ml-100k", "book": "bookcrossing"}
+BUILDER_VERSION = "2"   # bump whenever a builder's output changes (2: titles and timestamps)
+DOMAINS = ("movie", "book")   # TALLRec's two (train_mix `both`); every dataset: data.datasets.names()
 COLUMNS = ("sample_id", "domain", "split", "user_id", "history_item_ids", "history_labels",
-           "target_item_id", "label", "instruction", "input", "output")
+           "target_item_id", "label", "instruction", "input", "output",
+           # the same samples' titles and, where the data has them, timestamps (else [] / null)
+           "history_titles", "history_timestamps", "target_title", "target_timestamp")
 ITEM_COLUMNS = ("item_id", "title", "text")
-_LIST_COLUMNS = ("history_item_ids", "history_labels")
+_LIST_COLUMNS = ("history_item_ids", "history_labels", "history_titles", "history_timestamps")
 
 _MEMO: dict[tuple, pd.DataFrame] = {}
 _LOCK = threading.RLock()
@@ -55,14 +59,14 @@ def check_table(domain: str, split: str, frame: pd.DataFrame) -> None:
     positives = int(labels.sum())
     if positives in (0, len(frame)):
         raise DataError(f"{what} has {positives / len(frame):.1%} positives ({positives:,} of {len(frame):,}): "
-                        "the raw ratings cannot be right (relabelled or cut?)")
+                        "labels of one class only, so no AUC; the raw ratings cannot be right (relabelled "
+                        "or cut?) or the like threshold is")
     if not frame["sample_id"].is_unique:
         raise DataError(f"{what} has duplicate sample ids")
 
 
-def check_domain(domain: str) -> None:
-    if domain not in DOMAINS:
-        raise HarnessError(f"unknown domain {domain!r}; valid domains: {', '.join(DOMAINS)}")
+def check_domain(domain: str, datasets=None) -> None:
+    plugin(domain, datasets)
 
 
 def check_split(split: str) -> None:
@@ -74,28 +78,20 @@ def data_cache_dir(cache_dir=None) -> Path:
     return Path(cache_dir) if cache_dir is not None else default_cache_dir() / "data"
 
 
-def _options(domain: str, book_label_alignment: str) -> dict:
-    if domain == "book":
-        from data.book import ALIGNMENTS, SPLIT_SEED
-
-        if book_label_alignment not in ALIGNMENTS:
-            raise HarnessError(f"unknown book label alignment {book_label_alignment!r}; "
-                               f"valid: {', '.join(ALIGNMENTS)}")
-        return {"label_alignment": book_label_alignment, "split_seed": SPLIT_SEED}
-    return {}
+def _fingerprint(domain: str, raw_dir, cache_dir, datasets) -> str | dict:
+    prints = plugin(domain, datasets).fingerprints(raw_dir, data_cache_dir(cache_dir))
+    return next(iter(prints.values())) if len(prints) == 1 else prints
 
 
 def cache_key(domain: str, *, raw_dir=None, cache_dir=None, book_label_alignment="correct",
-              raw_variants=None) -> str:
+              raw_variants=None, datasets=None) -> str:
     """The name stem of a domain's cached tables: domain, options and a hash of what they depend on."""
-    from data.sources import raw_fingerprint
-
-    options = _options(domain, book_label_alignment)
-    fingerprint = raw_fingerprint(RAW_DATASET[domain], raw_dir, cache_dir=data_cache_dir(cache_dir),
-                                  accept=raw_variants)
+    options = plugin(domain, datasets).options(book_label_alignment)
+    with manifest.accepting(raw_variants or manifest.accepted()):
+        fingerprint = _fingerprint(domain, raw_dir, cache_dir, datasets)
     digest = hashlib.sha256(json.dumps({"builder": BUILDER_VERSION, "raw": fingerprint, "domain": domain,
                                         "options": options}, sort_keys=True).encode()).hexdigest()[:16]
-    suffix = f"-{options['label_alignment']}" if domain == "book" else ""
+    suffix = f"-{options['label_alignment']}" if "label_alignment" in options else ""
     return f"{domain}{suffix}-{digest}"
 
 
@@ -114,25 +110,21 @@ def _canonical(domain: str, split: str, frame: pd.DataFrame) -> pd.DataFrame:
         values = frame[column]
         out[column] = values.to_numpy() if column not in _LIST_COLUMNS else list(values)
     out["label"] = out["label"].astype("int64")
+    out["target_timestamp"] = pd.array(frame["target_timestamp"], dtype="Int64")
     return out[list(COLUMNS)]
 
 
-def _build(domain: str, raw_dir, cache_dir, book_label_alignment: str) -> dict[str, pd.DataFrame]:
+def _build(domain: str, raw_dir, cache_dir, book_label_alignment: str, datasets=None) -> dict[str, pd.DataFrame]:
     from data.sources import RawDataError, resolve_raw_dir
 
+    source = plugin(domain, datasets)
     try:
-        if domain == "movie":
-            from data.movie import build_movie
-
-            splits = build_movie(raw_dir, cache_dir=data_cache_dir(cache_dir))
-        else:
-            from data.book import build_book
-
-            splits = build_book(raw_dir, label_alignment=book_label_alignment, cache_dir=data_cache_dir(cache_dir))
+        splits = source.build(raw_dir, data_cache_dir(cache_dir), source.options(book_label_alignment))
     except (ValueError, KeyError, IndexError, TypeError) as exc:   # only accepted variants get here
         detail = " ".join(str(exc).split())[:200]
-        raise RawDataError(f"cannot build the {domain} tables from the raw files in "
-                           f"{resolve_raw_dir(raw_dir) / RAW_DATASET[domain]} ({type(exc).__name__}: {detail})") from None
+        files = ", ".join(source.INFO.files)
+        raise RawDataError(f"cannot build the {domain} tables from the raw files ({files} in "
+                           f"{resolve_raw_dir(raw_dir)}) ({type(exc).__name__}: {detail})") from None
     built = {split: _canonical(domain, split, splits[split]) for split in SPLITS}
     for split, frame in built.items():
         check_table(domain, split, frame)        # before anything is cached
@@ -146,8 +138,12 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     schema = pa.schema([(c, pa.string()) for c in COLUMNS[:4]] + [
         ("history_item_ids", pa.list_(pa.string())), ("history_labels", pa.list_(pa.int64())),
         ("target_item_id", pa.string()), ("label", pa.int64()),
-        ("instruction", pa.string()), ("input", pa.string()), ("output", pa.string())])
-    table = pa.Table.from_pydict({c: (frame[c].tolist()) for c in COLUMNS}, schema=schema)
+        ("instruction", pa.string()), ("input", pa.string()), ("output", pa.string()),
+        ("history_titles", pa.list_(pa.string())), ("history_timestamps", pa.list_(pa.int64())),
+        ("target_title", pa.string()), ("target_timestamp", pa.int64())])
+    columns = {c: frame[c].tolist() for c in COLUMNS}
+    columns["target_timestamp"] = [None if pd.isna(v) else int(v) for v in frame["target_timestamp"]]
+    table = pa.Table.from_pydict(columns, schema=schema)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     pq.write_table(table, tmp, write_page_checksum=True)   # so a flipped byte is noticed on read
     os.replace(tmp, path)   # readers never see a half-written file
@@ -162,6 +158,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         chunked = table.column(column)
         if column in _LIST_COLUMNS:
             data[column] = chunked.to_pylist()
+        elif column == "target_timestamp":      # nullable: Int64, never float
+            data[column] = pd.array(chunked.to_pylist(), dtype="Int64")
         else:
             data[column] = chunked.to_pandas()
     frame = pd.DataFrame(data)
@@ -176,7 +174,8 @@ def _stamp(path: Path):
     return (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _ensure(domain: str, key: str, raw_dir, cache_dir, book_label_alignment: str, bad=frozenset()) -> None:
+def _ensure(domain: str, key: str, raw_dir, cache_dir, book_label_alignment: str, bad=frozenset(),
+            datasets=None) -> None:
     """Build the domain's tables unless all three are cached (and none is the ``bad`` file)."""
     paths = {s: split_path(domain, s, key, cache_dir) for s in SPLITS}
 
@@ -189,7 +188,7 @@ def _ensure(domain: str, key: str, raw_dir, cache_dir, book_label_alignment: str
     with file_lock(data_cache_dir(cache_dir) / f".{key}.lock"):
         if ready():   # another process built it meanwhile
             return
-        built = _build(domain, raw_dir, cache_dir, book_label_alignment)
+        built = _build(domain, raw_dir, cache_dir, book_label_alignment, datasets)
         for split, frame in built.items():
             _write_parquet(frame, paths[split])
 
@@ -200,39 +199,50 @@ def _unreadable() -> tuple:
     return (OSError, ValueError, KeyError, pa.ArrowException, DataError)
 
 
-def _load(domain: str, split: str, key: str, raw_dir, cache_dir, book_label_alignment: str) -> pd.DataFrame:
+def _load(domain: str, split: str, key: str, raw_dir, cache_dir, book_label_alignment: str,
+          datasets=None) -> pd.DataFrame:
     path = split_path(domain, split, key, cache_dir)
-    _ensure(domain, key, raw_dir, cache_dir, book_label_alignment)
+    _ensure(domain, key, raw_dir, cache_dir, book_label_alignment, datasets=datasets)
     stamp = _stamp(path)
     try:
         frame = _read_parquet(path)   # built or cached: the same dtypes either way
         check_table(domain, split, frame)
         return frame
     except _unreadable():             # truncated or corrupt cache file: rebuild it, once
-        _ensure(domain, key, raw_dir, cache_dir, book_label_alignment, bad=frozenset({stamp}))
+        _ensure(domain, key, raw_dir, cache_dir, book_label_alignment, bad=frozenset({stamp}), datasets=datasets)
     frame = _read_parquet(path)
     check_table(domain, split, frame)
     return frame
 
 
 def load_split(domain: str, split: str, *, raw_dir=None, cache_dir=None,
-               book_label_alignment: str = "correct", raw_variants=()) -> pd.DataFrame:
-    """One split of one domain as the canonical table (columns ``COLUMNS``)."""
-    check_domain(domain)
+               book_label_alignment: str = "correct", raw_variants=(), datasets=None) -> pd.DataFrame:
+    """One split of one domain as the canonical table (columns ``COLUMNS``). ``datasets``: the
+    grid's declared datasets ({name: DatasetConfig}, ``TrialSpec.data.datasets``)."""
+    check_domain(domain, datasets)
     check_split(split)
     with _LOCK, manifest.accepting(raw_variants):
-        key = cache_key(domain, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment)
+        key = cache_key(domain, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment,
+                        datasets=datasets)
         path = split_path(domain, split, key, cache_dir)
         memo_key = (str(path.resolve()),)
         if memo_key not in _MEMO:
-            _MEMO[memo_key] = _load(domain, split, key, raw_dir, cache_dir, book_label_alignment)
+            _MEMO[memo_key] = _load(domain, split, key, raw_dir, cache_dir, book_label_alignment, datasets)
         return _MEMO[memo_key].copy()
 
 
+def user_ids(domain: str, split: str, **kwargs) -> dict[str, str]:
+    """{sample_id: user_id} of one split (``load_split``'s keyword arguments): what per-user
+    metrics join stored predictions on."""
+    frame = load_split(domain, split, **kwargs)
+    return dict(zip(frame["sample_id"], frame["user_id"]))
+
+
 def load_split_path(domain: str, split: str, *, raw_dir=None, cache_dir=None,
-                    book_label_alignment: str = "correct", raw_variants=()) -> Path:
+                    book_label_alignment: str = "correct", raw_variants=(), datasets=None) -> Path:
     """Where ``load_split``'s table is cached (built if needed)."""
-    kwargs = {"raw_dir": raw_dir, "cache_dir": cache_dir, "book_label_alignment": book_label_alignment}
+    kwargs = {"raw_dir": raw_dir, "cache_dir": cache_dir, "book_label_alignment": book_label_alignment,
+              "datasets": datasets}
     load_split(domain, split, raw_variants=raw_variants, **kwargs)
     return split_path(domain, split, cache_key(domain, raw_variants=raw_variants, **kwargs), cache_dir)
 
@@ -241,40 +251,15 @@ def load_split_path(domain: str, split: str, *, raw_dir=None, cache_dir=None,
 # items
 
 
-def _build_items(domain: str, raw_dir, cache_dir) -> pd.DataFrame:
-    if domain == "movie":
-        from data.movie import read_titles
-
-        titles = read_titles(raw_dir, cache_dir=data_cache_dir(cache_dir))
-        ids = sorted(titles, key=int)
-        return pd.DataFrame({"item_id": ids, "title": [titles[i] for i in ids],
-                             "text": [titles[i] for i in ids]})
-    from data.book import eligible_users, joined_interactions
-
-    joined = joined_interactions(raw_dir, cache_dir=data_cache_dir(cache_dir))
-    _, positions = eligible_users(joined)
-    import numpy as np
-
-    rows = np.sort(np.concatenate(positions))
-    books = joined.iloc[rows].drop_duplicates("ISBN")
-    books = books.sort_values("ISBN", kind="stable")
-    return pd.DataFrame({"item_id": books["ISBN"].to_numpy(), "title": books["title"].to_numpy(),
-                         "text": [f"{t}, by {a}" for t, a in zip(books["title"], books["author"])]})
-
-
-def load_items(domain: str, *, raw_dir=None, cache_dir=None, raw_variants=()) -> pd.DataFrame:
-    """Item texts for text-embedding baselines: ``item_id`` (str), ``title``, ``text``.
-
-    movie: all 1,682 u.item movies; title and text are the u.item title with its year.
-    book: every book rated by an eligible user (any split, any label alignment), sorted by
-    ISBN; title as published, text ``Title, by Author``.
-    """
-    check_domain(domain)
-    from data.sources import raw_fingerprint
-
+def load_items(domain: str, *, raw_dir=None, cache_dir=None, raw_variants=(), datasets=None) -> pd.DataFrame:
+    """Item texts for text-embedding baselines: ``item_id`` (str), ``title``, ``text`` (the
+    plugin's ``items``: movie, all 1,682 u.item titles; book, ``Title, by Author`` of every book
+    an eligible user rated; a declared dataset, every rated item's title)."""
+    source = plugin(domain, datasets)
     with _LOCK, manifest.accepting(raw_variants):
-        fingerprint = raw_fingerprint(RAW_DATASET[domain], raw_dir, cache_dir=data_cache_dir(cache_dir))
-        digest = hashlib.sha256(f"{BUILDER_VERSION}:{fingerprint}:items".encode()).hexdigest()[:16]
+        depends = json.dumps({"raw": _fingerprint(domain, raw_dir, cache_dir, datasets),
+                              "options": source.options()}, sort_keys=True)   # a declared config too
+        digest = hashlib.sha256(f"{BUILDER_VERSION}:{depends}:items".encode()).hexdigest()[:16]
         path = data_cache_dir(cache_dir) / f"{domain}-items-{digest}.parquet"
         memo_key = (str(path.resolve()),)
         if memo_key not in _MEMO:
@@ -287,7 +272,7 @@ def load_items(domain: str, *, raw_dir=None, cache_dir=None, raw_variants=()) ->
                 except _unreadable():
                     frame = None      # truncated or corrupt: rebuilt below
             if frame is None:
-                frame = _build_items(domain, raw_dir, cache_dir)
+                frame = source.items(raw_dir, data_cache_dir(cache_dir))
                 if frame.empty:
                     raise DataError(f"the {domain} item table is empty")
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -301,21 +286,26 @@ def load_items(domain: str, *, raw_dir=None, cache_dir=None, raw_variants=()) ->
 # ----------------------------------------------------------------------------------------------
 
 
+SUMMARY_COLUMNS = ["domain", "split", "samples", "users", "positive_rate", "cache_path"]
+
+
 def prepare_all(raw_dir=None, cache_dir=None, book_label_alignment: str = "correct",
-                raw_variants=()) -> pd.DataFrame:
-    """Build (or find) every split and item table; one summary row per (domain, split)."""
+                raw_variants=(), datasets=None, domains=None) -> pd.DataFrame:
+    """Build (or find) every split and item table of ``domains`` (default: every registered and
+    declared dataset); one summary row per (domain, split): samples, users, like rate, file."""
     rows = []
-    for domain in DOMAINS:
+    for domain in domains or dataset_names(datasets):
+        kwargs = {"raw_dir": raw_dir, "cache_dir": cache_dir, "book_label_alignment": book_label_alignment,
+                  "raw_variants": raw_variants, "datasets": datasets}
         for split in SPLITS:
-            frame = load_split(domain, split, raw_dir=raw_dir, cache_dir=cache_dir,
-                               book_label_alignment=book_label_alignment, raw_variants=raw_variants)
-            key = cache_key(domain, raw_dir=raw_dir, cache_dir=cache_dir, book_label_alignment=book_label_alignment,
-                            raw_variants=raw_variants)
+            frame = load_split(domain, split, **kwargs)
+            key = cache_key(domain, **{k: v for k, v in kwargs.items()})
             rows.append({"domain": domain, "split": split, "samples": len(frame),
+                         "users": int(frame["user_id"].nunique()),
                          "positive_rate": float(frame["label"].mean()) if len(frame) else float("nan"),
                          "cache_path": str(split_path(domain, split, key, cache_dir))})
-        load_items(domain, raw_dir=raw_dir, cache_dir=cache_dir, raw_variants=raw_variants)
-    return pd.DataFrame(rows, columns=["domain", "split", "samples", "positive_rate", "cache_path"])
+        load_items(domain, raw_dir=raw_dir, cache_dir=cache_dir, raw_variants=raw_variants, datasets=datasets)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def clear_memo() -> None:
@@ -324,12 +314,16 @@ def clear_memo() -> None:
         _MEMO.clear()
 
 
-def raw_provenance(domains, raw_dir=None, cache_dir=None, raw_variants=()) -> dict:
-    """The content fingerprint of every raw dataset behind `domains`, and the accepted variants:
-    what a trial stores about its data. Cheap: the hashes are memoised in the process."""
-    from data.sources import raw_fingerprint
-
-    fingerprints = {RAW_DATASET[d]: raw_fingerprint(RAW_DATASET[d], raw_dir, accept=tuple(raw_variants),
-                                                    cache_dir=data_cache_dir(cache_dir))
-                    for d in sorted(domains)}
-    return {"data_fingerprint": fingerprints, "raw_variants": list(raw_variants)}
+def raw_provenance(domains, raw_dir=None, cache_dir=None, raw_variants=(), datasets=None) -> dict:
+    """The content fingerprint of every raw dataset behind `domains`, the sha256 of each file of
+    a declared dataset, and the accepted variants: what a trial stores about its data. Cheap:
+    the hashes are memoised in the process."""
+    fingerprints, files = {}, {}
+    with manifest.accepting(tuple(raw_variants)):
+        for domain in sorted(domains):
+            source = plugin(domain, datasets)
+            fingerprints.update(source.fingerprints(raw_dir, data_cache_dir(cache_dir)))
+            if hasattr(source, "checksums"):
+                files[domain] = source.checksums(raw_dir, data_cache_dir(cache_dir))
+    out = {"data_fingerprint": fingerprints, "raw_variants": list(raw_variants)}
+    return {**out, "data_files": files} if files else out

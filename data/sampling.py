@@ -12,10 +12,10 @@ import threading
 
 import pandas as pd
 
-from data.samples import DOMAINS, load_split
+from data.datasets import plugin
+from data.samples import load_split
+from harness.core.datasets import mix_domains
 from harness.core.errors import HarnessError
-
-TRAIN_MIXES = ("movie", "book", "both")
 
 _ORDERS: dict[tuple[int, int], list[int]] = {}
 _LOCK = threading.Lock()
@@ -41,10 +41,10 @@ def _check_k(k, n: int, domain: str) -> int:
 
 
 def kshot_ids(domain: str, k: int, seed: int, *, raw_dir=None, cache_dir=None,
-              book_label_alignment: str = "correct", raw_variants=()) -> list[str]:
+              book_label_alignment: str = "correct", raw_variants=(), datasets=None) -> list[str]:
     """sample_ids of the first K rows of the seeded shuffle of ``domain``'s train split."""
     train = load_split(domain, "train", raw_dir=raw_dir, cache_dir=cache_dir,
-                       book_label_alignment=book_label_alignment, raw_variants=raw_variants)
+                       book_label_alignment=book_label_alignment, raw_variants=raw_variants, datasets=datasets)
     _check_k(k, len(train), domain)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise HarnessError(f"seed must be a non-negative integer, got {seed!r}")
@@ -53,15 +53,18 @@ def kshot_ids(domain: str, k: int, seed: int, *, raw_dir=None, cache_dir=None,
 
 
 def kshot_samples(train_mix: str, k: int, seed: int, *, raw_dir=None, cache_dir=None,
-                  book_label_alignment: str = "correct", raw_variants=()) -> pd.DataFrame:
-    """The K-shot rows (canonical columns) in shuffle order; ``both`` = K movie rows, then K book rows."""
-    if train_mix not in TRAIN_MIXES:
-        raise HarnessError(f"unknown train_mix {train_mix!r}; valid: {', '.join(TRAIN_MIXES)}")
-    domains = DOMAINS if train_mix == "both" else (train_mix,)
+                  book_label_alignment: str = "correct", raw_variants=(), datasets=None) -> pd.DataFrame:
+    """The K-shot rows (canonical columns) in shuffle order; ``both`` = K movie rows, then K book
+    rows; any other train_mix is one dataset (registered, or declared in ``datasets``)."""
+    if not isinstance(train_mix, str) or not train_mix:
+        raise HarnessError(f"train_mix must be a dataset name or both, got {train_mix!r}")
+    domains = mix_domains(train_mix)
+    for domain in domains:
+        plugin(domain, datasets)          # an unknown name: one line listing the known ones
     frames = []
     for domain in domains:
         kwargs = {"raw_dir": raw_dir, "cache_dir": cache_dir, "book_label_alignment": book_label_alignment,
-                  "raw_variants": raw_variants}
+                  "raw_variants": raw_variants, "datasets": datasets}
         ids = kshot_ids(domain, k, seed, **kwargs)
         train = load_split(domain, "train", **kwargs)
         positions = [int(sample_id.rsplit(":", 1)[1]) for sample_id in ids]

@@ -13,9 +13,13 @@ def split_8_1_1(items: list) -> dict[str, list]:
             "test": items[int(n * 0.9):]}
 
 
-def records_frame(records: list[tuple], instruction: str, inputs: list[str],
-                  outputs: list[str]) -> pd.DataFrame:
-    """Records (user, history ids, history labels, target, label, ...) as a builder's frame."""
+def records_frame(records: list[tuple], instruction: str, inputs: list[str], outputs: list[str], *,
+                  titles: list[tuple[list[str], str]], timestamps: list[tuple[list[int], int]] | None = None
+                  ) -> pd.DataFrame:
+    """Records (user, history ids, history labels, target, label, ...) as a builder's frame, with
+    each record's (history titles, target title) and, where the data has them, (history
+    timestamps, target timestamp); without them the lists are empty and the target's is null."""
+    stamps = timestamps if timestamps is not None else [([], None)] * len(records)
     return pd.DataFrame({
         "user_id": [r[0] for r in records],
         "history_item_ids": [r[1] for r in records],
@@ -25,4 +29,8 @@ def records_frame(records: list[tuple], instruction: str, inputs: list[str],
         "instruction": instruction,
         "input": inputs,
         "output": outputs,
+        "history_titles": [t[0] for t in titles],
+        "history_timestamps": [list(s[0]) for s in stamps],
+        "target_title": [t[1] for t in titles],
+        "target_timestamp": pd.array([s[1] for s in stamps], dtype="Int64"),
     })

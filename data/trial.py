@@ -11,10 +11,16 @@ from harness.core.context import TrialContext
 from harness.core.spec import TrialSpec
 
 
+def _declared(spec: TrialSpec) -> dict:
+    """`datasets=` for the data functions, only where the trial reads a declared dataset (so
+    stand-ins with the older signature, tests/helpers/llm.py and bench/gpu, keep working)."""
+    return {"datasets": spec.data.datasets} if spec.data.datasets else {}
+
+
 def _data_kwargs(spec: TrialSpec, ctx: TrialContext) -> dict:
     return {"raw_dir": ctx.raw_dir, "cache_dir": ctx.cache_dir / "data",
             "book_label_alignment": spec.data.book_label_alignment,
-            "raw_variants": spec.data.raw_variants}
+            "raw_variants": spec.data.raw_variants, **_declared(spec)}
 
 
 def data_provenance(spec: TrialSpec, ctx: TrialContext) -> dict:
@@ -24,7 +30,7 @@ def data_provenance(spec: TrialSpec, ctx: TrialContext) -> dict:
     from data.samples import raw_provenance
 
     domains = sorted(set(spec.train_domains) | set(spec.eval.domains))
-    return raw_provenance(domains, ctx.raw_dir, ctx.cache_dir / "data", spec.data.raw_variants)
+    return raw_provenance(domains, ctx.raw_dir, ctx.cache_dir / "data", spec.data.raw_variants, **_declared(spec))
 
 
 def train_samples(spec: TrialSpec, ctx: TrialContext) -> pd.DataFrame:

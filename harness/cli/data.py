@@ -32,6 +32,41 @@ def _cache_error(exc: OSError, args):
                         "or HARNESS_CACHE_DIR)")
 
 
+def _add_grid_option(parser) -> None:
+    parser.add_argument("--grid", default=None, metavar="GRID.yaml",
+                        help="also know the datasets this grid declares under `datasets:`")
+
+
+def _load_grid(args):
+    """The --grid file, loaded and checked in full once (None without --grid)."""
+    if not getattr(args, "grid", None):
+        return None
+    if not hasattr(args, "_grid_spec"):
+        from harness.grid.load import load_grid
+
+        args._grid_spec = load_grid(args.grid)
+    return args._grid_spec
+
+
+def _declared(args) -> dict:
+    """The datasets the --grid file declares ({} without --grid)."""
+    grid = _load_grid(args)
+    return dict(grid.datasets) if grid else {}
+
+
+def _grid_domains(args) -> list[str] | None:
+    """--dataset, else the domains a --grid uses and declares, else None (every registered one)."""
+    if args.datasets:
+        return list(dict.fromkeys(args.datasets))
+    grid = _load_grid(args)
+    if grid is None:
+        return None
+    from harness.core.datasets import mix_domains
+
+    used = [d for mix in grid.grid.train_mix or () for d in mix_domains(mix)] + list(grid.eval.domains)
+    return list(dict.fromkeys(used + list(grid.datasets)))
+
+
 def _add_data_options(parser) -> None:
     parser.add_argument("--raw-dir", default=None,
                         help="raw data directory (default: $HARNESS_RAW_DIR, else the fetch cache)")
@@ -59,17 +94,22 @@ def add_arguments(parser) -> None:
 
     prepare = sub.add_parser("prepare", help="build and cache every sample table, print a summary",
                              description="Build (or find in the cache) the canonical train/valid/test "
-                                         "tables of both domains and print domain, split, samples, "
-                                         "positive rate and cache path.")
+                                         "tables of every registered dataset (or of --dataset, or of the "
+                                         "datasets a --grid uses and declares) and print domain, split, "
+                                         "samples, users, positive (like) rate and cache path.")
+    prepare.add_argument("--dataset", action="append", default=[], dest="datasets", metavar="NAME",
+                         help="only this dataset (repeatable)")
+    _add_grid_option(prepare)
     _add_data_options(prepare)
 
     export = sub.add_parser("export", help="write one split as TALLRec/Alpaca JSON",
                             description="Write DOMAIN SPLIT as a JSON list of {instruction, input, output} "
                                         "(json.dump(..., indent=4), as TALLRec's own files), readable by "
                                         "TALLRec's scripts.")
-    export.add_argument("domain", metavar="DOMAIN", help="movie or book")
+    export.add_argument("domain", metavar="DOMAIN", help="a dataset: movie, book, ... (`harness list datasets`)")
     export.add_argument("split", metavar="SPLIT", help="train, valid or test")
     export.add_argument("out", metavar="OUT.json", help="output file")
+    _add_grid_option(export)
     _add_data_options(export)
 
 
@@ -101,10 +141,10 @@ def _prepare(args) -> int:
 
     try:
         summary = prepare_all(args.raw_dir, args.cache_dir, book_label_alignment=args.book_label_alignment,
-                              raw_variants=_variants(args))
+                              raw_variants=_variants(args), datasets=_declared(args), domains=_grid_domains(args))
     except OSError as exc:      # raw files give RawDataErrors; this is the cache, mostly
         raise _cache_error(exc, args) from None
-    print_frame(summary, "table", title=f"TALLRec samples (book labels: {args.book_label_alignment})")
+    print_frame(summary, "table", title=f"samples (book labels: {args.book_label_alignment})")
     return 0
 
 
@@ -118,7 +158,8 @@ def _export(args) -> int:
 
     try:
         frame = load_split(args.domain, args.split, raw_dir=args.raw_dir, cache_dir=args.cache_dir,
-                           book_label_alignment=args.book_label_alignment, raw_variants=_variants(args))
+                           book_label_alignment=args.book_label_alignment, raw_variants=_variants(args),
+                           datasets=_declared(args))
     except OSError as exc:
         raise _cache_error(exc, args) from None
     records = [{"instruction": i, "input": x, "output": o}

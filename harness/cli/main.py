@@ -20,6 +20,7 @@ COMMANDS = {
     "export": ("harness.cli.export", "copy a trial's kept LoRA adapter out, with its spec and metrics"),
     "store": ("harness.cli.store", "check a results store, or restore it from its run-start backup"),
     "estimate": ("harness.cli.estimate", "predict a grid's wall time and device-hours from stored trial costs"),
+    "list": ("harness.cli.list", "list the registered datasets and methods"),
 }
 
 err_console = Console(stderr=True)

@@ -10,8 +10,9 @@ import sys
 from pydantic import ValidationError
 
 from harness.core.config import ModelConfig
+from harness.core.datasets import BOTH, DATASETS, NAME, dataset_names
 from harness.core.methods import METHODS, MethodInfo, method_info
-from harness.core.spec import INT_MAX, K_MAX, K_MIN, SEED_MAX, TRAIN_MIXES
+from harness.core.spec import INT_MAX, K_MAX, K_MIN, SEED_MAX
 from harness.grid.errors import GridError, format_errors
 from harness.grid.schema import BLOCKS, GridSpec, selected_variants
 
@@ -65,11 +66,12 @@ def check(grid: GridSpec) -> None:
                                      "(the store keeps 32-bit seeds)")
     _check_int_range(grid.model_dump(), "")
     _check_variants(grid, infos)
+    _check_datasets(grid)
     _check_eval_and_resources(grid)
     trained = [f"{m}{' ' + v if v else ''}" for m, info in infos.items()
                for v in selected_variants(grid, m, info) if not info.is_zero_shot(v)]
     for name, allowed in (("k", f"a list of integers in {K_MIN}..{K_MAX}"),
-                          ("train_mix", f"a list of {', '.join(TRAIN_MIXES)}")):
+                          ("train_mix", f"a list of {', '.join(_domains(grid) + [BOTH])}")):
         if trained and getattr(axes, name) is None:
             _fail(f"grid.{name}", f"missing; required because {trained[0]} trains on K samples "
                                   f"(allowed: {allowed})")
@@ -89,10 +91,38 @@ def _check_int_range(value, where: str) -> None:
         _fail(where, f"{value} is out of range: integers must be within +-{INT_MAX} (64-bit)")
 
 
+def _domains(grid: GridSpec) -> list[str]:
+    """Every dataset name a domain field may hold: registered, then declared in the grid."""
+    return dataset_names() + [n for n in grid.datasets if n not in DATASETS]
+
+
+def _check_datasets(grid: GridSpec) -> None:
+    """Declared names neither clash with registered ones nor break file names; every domain
+    field names a dataset (the error lists them)."""
+    if grid.data.datasets:
+        _fail("data.datasets", "is filled in from the top-level `datasets:` block; declare datasets there")
+    for name in grid.datasets:
+        if not NAME.match(name) or name == BOTH:
+            _fail(f"datasets.{name}", "is not allowed as a dataset name: lower-case letters, digits, "
+                                      "'-' and '_' (at most 32), not 'both'")
+        if name in DATASETS:
+            _fail(f"datasets.{name}", f"{name!r} is a registered dataset; choose another name "
+                                      f"(registered: {', '.join(dataset_names())})")
+    known = _domains(grid)
+    for i, mix in enumerate(grid.grid.train_mix or ()):
+        if mix != BOTH and mix not in known:
+            _fail(f"grid.train_mix[{i}]", f"{mix!r} is not a dataset; registered or declared: "
+                                          f"{', '.join(known)} (or both = movie + book)")
+    for i, domain in enumerate(grid.eval.domains):
+        if domain not in known:
+            _fail(f"eval.domains[{i}]", f"{domain!r} is not a dataset; registered or declared: "
+                                        f"{', '.join(known)} (declare others under datasets:)")
+
+
 def _check_eval_and_resources(grid: GridSpec) -> None:
     domains = grid.eval.domains
     if not domains:
-        _fail("eval.domains", "[] is empty; allowed: movie, book")
+        _fail("eval.domains", f"[] is empty; allowed: {', '.join(_domains(grid))}")
     for i, d in enumerate(domains):
         if d in domains[:i]:
             _fail(f"eval.domains[{i}]", f"{d!r} appears twice")

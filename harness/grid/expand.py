@@ -26,7 +26,8 @@ def expand(grid: GridSpec) -> list[TrialSpec]:
                 else:
                     combos = [(mix, k, seed) for mix in axes.train_mix for k in axes.k for seed in axes.seed]
                 for mix, k, seed in combos:
+                    data = grid.data.model_copy(update={"datasets": grid.declared_for(mix)})
                     spec = TrialSpec(method=method, variant=variant, train_mix=mix, k=k, seed=seed,
-                                     model=model, params=params, eval=grid.eval, data=grid.data)
+                                     model=model, params=params, eval=grid.eval, data=data)
                     specs.setdefault(spec.trial_id, spec)
     return list(specs.values())

@@ -6,6 +6,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from harness.core.config import ATConfig, BaselineConfig, LoraConfig, ModelConfig, TrainingConfig
+from harness.core.datasets import DatasetConfig, mix_domains
 from harness.core.methods import MethodInfo
 from harness.core.spec import DataSpec, EvalSpec
 
@@ -24,7 +25,8 @@ class Axes(_Strict):
     variant: Union[list[str], dict[str, list[str]], None] = None
     k: list[StrictInt] | None = None            # required once a trial trains on K samples
     seed: list[StrictInt] = [0]
-    train_mix: list[Literal["movie", "book", "both"]] | None = None
+    # dataset names (registered, or declared under `datasets:`), or `both` (Movie and Book)
+    train_mix: list[str] | None = None
     # Base models to run every LLM method with: a name (smollm2-135m, ./tiny-llama) or a partial
     # model block, each merged over the top-level `model:` block. Left out: that block alone.
     model: list[Union[str, dict[str, Any]]] | None = None
@@ -72,6 +74,8 @@ class GridSpec(_Strict):
     training: TrainingConfig = TrainingConfig()
     at: ATConfig = ATConfig()
     baseline: BaselineConfig = BaselineConfig()
+    # Explicit-feedback datasets declared without code (data/explicit.py), usable as domains.
+    datasets: dict[str, DatasetConfig] = {}
     grid: Axes
     eval: EvalSpec = EvalSpec()
     data: DataSpec = DataSpec()
@@ -102,6 +106,11 @@ class GridSpec(_Strict):
         if name == "training" and self.deepspeed and not base.deepspeed:
             base = base.model_copy(update={"deepspeed": self.deepspeed})
         return type(base).model_validate({**base.model_dump(), **change}) if change else base
+
+    def declared_for(self, train_mix: str | None) -> dict[str, DatasetConfig]:
+        """The declared datasets a trial with this train_mix reads (and so hashes)."""
+        used = set(mix_domains(train_mix)) | set(self.eval.domains)
+        return {name: config for name, config in sorted(self.datasets.items()) if name in used}
 
     def resources_for(self, method: str, uses_llm: bool) -> tuple[float, float | str]:
         """(cpus, gpus) per trial of `method`; gpus may be "auto" (resolved on the cluster)."""

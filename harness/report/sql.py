@@ -25,6 +25,25 @@ from harness.run.store import Store
 PAPER_NUMBERS = Path(__file__).parent / "paper_numbers.csv"
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def label_macros() -> str:
+    """SQL for the macros domain_label(d) and mix_label(t): each registered dataset's label
+    (harness.core.datasets), `both` = 'Movie + Book'; any other name is its own label, and a
+    NULL train_mix is 'zero-shot'. Made from the registry so no report lists domains by hand."""
+    from harness.core.datasets import BOTH, dataset_labels
+
+    labels = dataset_labels()
+    cases = " ".join(f"WHEN {_literal(name)} THEN {_literal(label)}" for name, label in labels.items()
+                     if name != BOTH)
+    both = f"WHEN {_literal(BOTH)} THEN {_literal(labels[BOTH])}"
+    return (f"CREATE OR REPLACE TEMP MACRO domain_label(d) AS CASE d {cases} ELSE d END;\n"
+            f"CREATE OR REPLACE TEMP MACRO mix_label(t) AS CASE t {cases} {both} "
+            "ELSE coalesce(t, 'zero-shot') END;")
+
+
 def load_paper_numbers(path: Path = PAPER_NUMBERS) -> pd.DataFrame:
     """The paper's published numbers (see the file's header for the source)."""
     return pd.read_csv(path, comment="#", skipinitialspace=True)
@@ -109,6 +128,7 @@ def interruptible(work, timeout_s: float | None = None, grace_s: float = 0.8):
 def report_connection(db: str | Path, spec: ReportSpec, scope: ReportScope | None = None):
     with scoped_connection(db, scope) as con:
         con.register("paper_numbers", load_paper_numbers())
+        con.execute(label_macros())
         for sql in spec.setup_sql():
             try:
                 con.execute(sql)

@@ -21,11 +21,8 @@ CREATE OR REPLACE TEMP MACRO is_baseline(m) AS
     m IN ('gru4rec', 'caser', 'sasrec', 'dros', 'gru-bert', 'dros-bert');
 CREATE OR REPLACE TEMP MACRO is_reference(m) AS
     m IN ('random', 'item-popularity', 'history-like-rate');
-CREATE OR REPLACE TEMP MACRO domain_label(d) AS CASE d
-    WHEN 'movie' THEN 'Movie' WHEN 'book' THEN 'Book' ELSE d END;
-CREATE OR REPLACE TEMP MACRO mix_label(t) AS CASE t
-    WHEN 'movie' THEN 'Movie' WHEN 'book' THEN 'Book' WHEN 'both' THEN 'Movie + Book'
-    ELSE coalesce(t, 'zero-shot') END;
+-- domain_label(d) and mix_label(t) are made from the dataset registry before this file runs
+-- (harness.report.sql.label_macros).
 -- trials.device is e.g. "cuda:0 NVIDIA H100 80GB HBM3" or "cpu (x86_64)"; empty where a trial
 -- died before it reported one.
 CREATE OR REPLACE TEMP MACRO device_kind(d) AS CASE

@@ -46,7 +46,7 @@ def test_export_is_tallrec_json(raw_dir, cache_dir, tmp_path):
 def test_export_unknown_domain_exit_2(raw_dir, tmp_path):
     out = harness("data", "export", "music", "test", str(tmp_path / "x.json"), "--raw-dir", str(raw_dir),
                   "--cache-dir", str(tmp_path))
-    assert out.returncode == 2 and "valid domains: movie, book" in out.stderr
+    assert out.returncode == 2 and "unknown dataset 'music'; registered: movie, book" in out.stderr
 
 
 # ------------------------------------------------------------------ issue #12: unreadable or refused raw files

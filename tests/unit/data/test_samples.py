@@ -48,8 +48,9 @@ def test_warm_load_is_fast_and_equal(raw_dir, cache_dir):
 
 def test_cache_files_are_keyed_by_options(raw_dir, cache_dir):
     summary = prepare_all(raw_dir, cache_dir, book_label_alignment="tallrec")
-    assert list(summary.columns) == ["domain", "split", "samples", "positive_rate", "cache_path"]
-    assert summary["samples"].tolist() == [8000, 1000, 1000, 19_414, 2_427, 2_427]
+    assert list(summary.columns) == ["domain", "split", "samples", "users", "positive_rate", "cache_path"]
+    assert summary["samples"].tolist()[:6] == [8000, 1000, 1000, 19_414, 2_427, 2_427]
+    assert summary["users"].tolist()[:6] == [80, 14, 16, 19_414, 2_427, 2_427]   # user 934: valid and test
     paths = summary.set_index(["domain", "split"])["cache_path"]
     assert "tallrec" in paths[("book", "valid")] and os.path.isfile(paths[("book", "valid")])
     correct = prepare_all(raw_dir, cache_dir).set_index(["domain", "split"])["cache_path"]
@@ -129,7 +130,7 @@ def test_k_out_of_range_names_the_split_size(raw_dir, cache_dir, k, domain, size
 
 
 def test_bad_train_mix(raw_dir, cache_dir):
-    with pytest.raises(HarnessError, match="movie, book, both"):
+    with pytest.raises(HarnessError, match="unknown dataset 'all'; registered: movie, book"):
         kshot_samples("all", 16, 0, **_kw(raw_dir, cache_dir))
 
 

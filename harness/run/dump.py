@@ -72,7 +72,8 @@ def load(in_dir: str | Path, db: str | Path) -> dict:
         with store.writer() as con:
             con.execute("BEGIN")
             for table in TABLES:
-                con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet(?)",
+                # BY NAME: a dump of an older schema lacks the columns added since (NULL here)
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?)",
                             [str(in_dir / f"{table}.parquet")])
                 got = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 if got != expected.get(table):

@@ -16,8 +16,15 @@ def add_arguments(parser) -> None:
                         help="a registered report spec (default: paper) or the path of a spec YAML")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"output folder (default: {DEFAULT_OUT}/)")
+    parser.add_argument("--metric", default="auc", metavar="NAME",
+                        help="the metric of Table 3 and Figures 3(b) and 4: auc (default), uauc "
+                             "(user-averaged AUC), logloss, or any other registered metric")
     parser.add_argument("--ci", action="store_true",
-                        help="add bootstrap 95%% intervals over test samples to the tables")
+                        help="add bootstrap 95%% intervals (and paired lifts) to the tables")
+    parser.add_argument("--ci-unit", choices=("auto", "users", "samples"), default="auto",
+                        help="what --ci resamples: users with all their samples (a cluster "
+                             "bootstrap), samples, or auto (default: users where a test split "
+                             "repeats users and user ids are stored, samples elsewhere)")
     parser.add_argument("--ci-resamples", type=int, default=1000, metavar="N",
                         help="bootstrap resamples for --ci (default: 1000)")
     parser.add_argument("--no-overlay", action="store_true",
@@ -59,12 +66,16 @@ def main(args) -> int:
         raise HarnessError("--ci-resamples must be at least 100")
     from harness.report.scope import ReportScope
 
+    from harness.core.metrics import get_metric
+
+    get_metric(args.metric)        # an unknown metric: one line listing the registered ones
     spec = load_spec(args.spec)
     scope = ReportScope(grid=args.grid, run=args.run, all=args.all, where=args.where)
     _check_out(args.out)
     try:
         out = render_report(args.db, spec, args.out, ci=args.ci, ci_resamples=args.ci_resamples,
-                            overlay=not args.no_overlay, scope=scope)
+                            overlay=not args.no_overlay, scope=scope, metric=args.metric,
+                            ci_unit=args.ci_unit)
     except OSError as exc:   # the disk filled, a file in --out is read-only, ...
         raise HarnessError(f"cannot write the report: {exc.filename or args.out}: "
                            f"{exc.strerror or exc}") from None

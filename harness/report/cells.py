@@ -58,15 +58,31 @@ def table_note(section: TableSection, pivot: PivotTable, meta: dict) -> str:
         notes.append(f"{s.mark} = {s.target} beats every other column of the row by a {test} t-test "
                      f"({side}) with p < {s.alpha:g}")
     if meta["ci"] and section.ci:
-        notes.append(f"[lo, hi] = bootstrap 95% interval over test samples ({meta['ci_resamples']} resamples)")
+        notes.append(f"[lo, hi] = bootstrap 95% interval {_drawn(pivot)} ({meta['ci_resamples']} resamples)")
         if section.significance:
             notes.append(f"{section.significance.target} − this [lo, hi] = paired bootstrap 95% interval of "
-                         f"{section.significance.target}'s AUC minus this column's on the same test samples "
-                         "(above zero: the difference is not test-sample noise)")
+                         f"{section.significance.target}'s {pivot.value_label} minus this column's on the same resamples "
+                         "(above zero: the difference is not test-set noise)")
     if pivot.overlay_label:
         notes.append(f"{pivot.overlay_label} = published number, Δ = this store minus published")
-    notes.append("empty = not run yet")
+    notes.append("empty = not run yet" + (", or the metric is undefined there (the CSV's `note` says why)"
+                                          if section.note else ""))
     return "; ".join(notes) + "."
+
+
+def _drawn(pivot: PivotTable) -> str:
+    """What the intervals resampled, cell by cell (harness/report/bootstrap.py)."""
+    units = {pivot.cell(r, c).ci_unit for r in pivot.rows for c in pivot.columns} - {None}
+    if units == {"users"}:
+        return "resampling users (all of a user's test samples together)"
+    if units == {"samples"}:
+        return "resampling test samples"
+    if units:
+        rows = sorted({", ".join(map(str, r)) for r in pivot.rows for c in pivot.columns
+                       if pivot.cell(r, c).ci_unit == "users"})
+        return (f"resampling users (all of a user's samples together) in rows {'; '.join(rows)}, "
+                "test samples elsewhere (one sample per user)")
+    return "over the test set"
 
 
 def inline_md(text: str) -> str:
@@ -83,6 +99,8 @@ def meta_items(meta: dict) -> list[str]:
     if meta["latest"] is not None:
         items.append(f"latest result: {fmt(pd.Timestamp(meta['latest']))}")
     items.append(f"generated: {meta['generated'].strftime('%Y-%m-%d %H:%M UTC')}")
-    items.append("bootstrap CIs: " + (f"on ({meta['ci_resamples']} resamples)" if meta["ci"] else "off (--ci)"))
+    items.insert(1, f"metric: {meta['metric'].shown} ({meta['metric'].name}: {meta['metric'].description})")
+    items.append("bootstrap CIs: " + (f"on ({meta['ci_resamples']} resamples, unit {meta['ci_unit']})"
+                                      if meta["ci"] else "off (--ci)"))
     items.append("published numbers: " + ("shown" if meta["overlay"] else "hidden"))
     return items

@@ -10,7 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from harness.report import sql as qdata
-from harness.report.bootstrap import DEFAULT_RESAMPLES, mean_auc_ci, paired_diff_ci
+from harness.core.metrics import AUC, Metric, get_metric
+from harness.report.bootstrap import DEFAULT_RESAMPLES, mean_auc_ci, paired_diff_ci, resample_unit
+from harness.report.metric import for_metric, is_metric_section
 from harness.report.spec import (BarSection, HeatmapSection, LineSection, ReportError, ReportSpec,
                                  TableSection)
 from harness.report.html import html_page
@@ -46,26 +48,43 @@ def where(section) -> str:
     return f"section {section.key!r} ({section.title})"
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    """`--ci`: how many resamples, and what they draw (bootstrap.UNITS)."""
+    resamples: int = DEFAULT_RESAMPLES
+    unit: str = "auto"
+
+
 def render_report(db: str | Path, spec: ReportSpec, out_dir: str | Path, ci: bool = False,
                   ci_resamples: int = DEFAULT_RESAMPLES, overlay: bool = True,
-                  scope: ReportScope | None = None) -> ReportOutput:
+                  scope: ReportScope | None = None, metric: str = "auc",
+                  ci_unit: str = "auto") -> ReportOutput:
+    """`metric`: a name in harness.core.metrics.METRICS (an unknown one is a one-line error
+    listing the registered ones), shown by every section whose title holds {metric}."""
+    chosen = get_metric(metric)
+    resample_unit([], ci_unit)                 # an unknown unit fails before any SQL runs
+    boot = Bootstrap(ci_resamples, ci_unit)
     out = Path(out_dir)
     results: list[SectionResult] = []
-    with qdata.report_connection(db, spec, scope) as con:
+    with qdata.report_connection(db, spec, scope, chosen) as con:
         summary = qdata.store_summary(con)
         for section in spec.sections:
-            results.append(_run_section(con, spec, section, ci, ci_resamples, overlay))
+            results.append(_run_section(con, spec, section, ci, boot, overlay, chosen))
     out.mkdir(parents=True, exist_ok=True)
     output = ReportOutput(html=out / "report.html", markdown=out / "report.md", sections=results)
     _write_files(spec, results, out, output)
     meta = {"db": str(db), "spec": spec.name, "generated": dt.datetime.now(dt.timezone.utc),
-            "ci": ci, "ci_resamples": ci_resamples, "overlay": overlay, **summary}
+            "ci": ci, "ci_resamples": ci_resamples, "ci_unit": ci_unit, "overlay": overlay,
+            "metric": chosen, **summary}
     output.html.write_text(html_page(spec, results, meta), encoding="utf-8")
     output.markdown.write_text(markdown_page(spec, results, meta), encoding="utf-8")
     return output
 
 
-def _run_section(con, spec: ReportSpec, section, ci: bool, resamples: int, overlay: bool) -> SectionResult:
+def _run_section(con, spec: ReportSpec, section, ci: bool, boot: Bootstrap, overlay: bool,
+                 metric: Metric) -> SectionResult:
+    scored = metric if is_metric_section(section) else AUC   # what the bootstrap resamples
+    section = for_metric(section, metric)
     w = where(section)
     sql = spec.resolve_sql(section, w)
     frame = qdata.run_sql(con, sql, w)
@@ -84,12 +103,17 @@ def _run_section(con, spec: ReportSpec, section, ci: bool, resamples: int, overl
             preds = qdata.load_predictions(con, pairs)
 
             def ci_fn(trials, preds=preds):
-                return mean_auc_ci([preds[t] for t in trials if t in preds], resamples=resamples)
+                frames = [preds[t] for t in trials if t in preds]
+                unit = resample_unit(frames, boot.unit)
+                lo, hi = mean_auc_ci(frames, resamples=boot.resamples, metric=scored, unit=unit)
+                return lo, hi, unit
 
             def pair_fn(target, trials, preds=preds):
                 return paired_diff_ci([preds[t] for t in target if t in preds],
-                                      [preds[t] for t in trials if t in preds], resamples=resamples)
+                                      [preds[t] for t in trials if t in preds], resamples=boot.resamples,
+                                      metric=scored, unit=boot.unit)
         res.pivot = build_pivot(frame, section, res.overlay, ci_fn, pair_fn)
+        res.pivot.value_label = scored.label
     return res
 
 
@@ -108,6 +132,8 @@ def _non_key(section) -> set[str]:
         skip |= set(section.band)
     if isinstance(section, TableSection) and section.ci:
         skip |= {section.ci.trial_id, section.ci.eval_domain}
+    if isinstance(section, TableSection) and section.note:
+        skip.add(section.note)
     return skip
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from harness.core.metrics import AUC, Metric
+from harness.report.metric import apply_metric
 from harness.report.scope import ReportScope, apply_scope
 from harness.report.spec import ReportError, ReportSpec, one_line
 from harness.run.health import scan
@@ -39,8 +41,12 @@ def scoped_connection(db: str | Path, scope: ReportScope | None = None):
 
 
 @contextlib.contextmanager
-def report_connection(db: str | Path, spec: ReportSpec, scope: ReportScope | None = None):
+def report_connection(db: str | Path, spec: ReportSpec, scope: ReportScope | None = None,
+                      metric: Metric = AUC):
+    """The scoped connection, `results` with the metric's columns (harness/report/metric.py),
+    the published numbers and the spec's setup SQL."""
     with scoped_connection(db, scope) as con:
+        apply_metric(con, metric)
         con.register("paper_numbers", load_paper_numbers())
         for sql in spec.setup_sql():
             try:
@@ -72,11 +78,11 @@ def load_predictions(con, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], 
     con.register("_report_wanted", wanted)
     try:
         frame = con.execute(
-            "SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score "
+            "SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score, p.user_id "
             "FROM predictions p JOIN _report_wanted w USING (trial_id, eval_domain)").df()
     finally:
         con.unregister("_report_wanted")
-    return {key: group[["sample_id", "label", "score"]]
+    return {key: group[["sample_id", "label", "score", "user_id"]]
             for key, group in frame.groupby(["trial_id", "eval_domain"], sort=False)}
 
 

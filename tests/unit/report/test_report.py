@@ -340,5 +340,5 @@ def test_reference_points_beside_table3(tmp_path):
         ("Book", "History like-rate", 0), ("Movie", "History like-rate", 0), ("Movie", "Item popularity", 64)]
     like = [r.auc("movie") * 100 for r in results[:2]]
     row = got[(got.Domain == "Movie") & (got.method == "History like-rate")].iloc[0]
-    assert row.auc == pytest.approx(np.mean(like)) and row.auc_sd == pytest.approx(np.std(like, ddof=1))
+    assert row.value == pytest.approx(np.mean(like)) and row.value_sd == pytest.approx(np.std(like, ddof=1))
     assert row.seeds == 2

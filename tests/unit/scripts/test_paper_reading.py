@@ -28,7 +28,7 @@ def reading(tmp_path_factory):
     con.execute("INSERT INTO trials (trial_id, method, variant, k, seed, status, config) "
                 "VALUES ('icl0', 'icl', 'base', 0, 0, 'complete', '{\"method\": \"icl\"}')")
     con.execute("INSERT INTO metrics SELECT 'icl0', eval_domain, split, auc, n, n_pos FROM metrics WHERE trial_id = ?", [src])
-    con.execute("INSERT INTO predictions SELECT 'icl0', eval_domain, sample_id, label, score FROM predictions WHERE trial_id = ?", [src])
+    con.execute("INSERT INTO predictions SELECT 'icl0', eval_domain, sample_id, label, score, user_id FROM predictions WHERE trial_id = ?", [src])
     con.close()
     trials, preds = paper_reading.load(str(db), None)
     return db, paper_reading.analyse(trials, preds, resamples=50)

@@ -78,3 +78,14 @@ def test_lift_is_the_mean_over_seeds_minus_zero_shot_with_a_paired_interval(read
 def test_a_missing_store_is_one_clear_error(tmp_path, capsys):
     assert paper_reading.main(["--db", str(tmp_path / "none.duckdb")]) == 2
     assert capsys.readouterr().err.strip().startswith("error: no results store at")
+
+
+def test_lift_intervals_resample_users_where_the_split_repeats_them(reading):
+    """The demo's Movie split repeats 16 users, its Book split has one sample per user."""
+    _, r = reading
+    units = {(x["domain"], x["ci_unit"]) for x in r["lift"]}
+    assert units == {("movie", "users"), ("book", "samples")}
+    for x in r["lift"]:
+        assert len(x["lift_ci95_samples"]) == 2
+        assert (x["uauc"]["n"] > 0) == (x["domain"] == "movie")   # UAUC undefined on one sample per user
+    assert "resampling" in paper_reading.markdown(r)

@@ -19,6 +19,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--metric", default="auc", metavar="NAME",
                         help="the metric of Table 3 and Figures 3(b) and 4: auc (default), uauc "
                              "(user-averaged AUC), logloss, or any other registered metric")
+    parser.add_argument("--methods", metavar="auto|none|A,B",
+                        help="methods beside the paper's in Table 3 and Figure 3(b): auto (default: "
+                             "every method in the scope the paper report does not place, e.g. one "
+                             "a grid's imports: registered), none, or names")
     parser.add_argument("--ci", action="store_true",
                         help="add bootstrap 95%% intervals (and paired lifts) to the tables")
     parser.add_argument("--ci-unit", choices=("auto", "users", "samples"), default="auto",
@@ -64,6 +68,7 @@ def main(args) -> int:
         return 0
     if args.ci_resamples < 100:
         raise HarnessError("--ci-resamples must be at least 100")
+    from harness.report.added import parse_methods
     from harness.report.scope import ReportScope
 
     from harness.core.metrics import get_metric
@@ -75,7 +80,7 @@ def main(args) -> int:
     try:
         out = render_report(args.db, spec, args.out, ci=args.ci, ci_resamples=args.ci_resamples,
                             overlay=not args.no_overlay, scope=scope, metric=args.metric,
-                            ci_unit=args.ci_unit)
+                            ci_unit=args.ci_unit, methods=parse_methods(args.methods))
     except OSError as exc:   # the disk filled, a file in --out is read-only, ...
         raise HarnessError(f"cannot write the report: {exc.filename or args.out}: "
                            f"{exc.strerror or exc}") from None

@@ -58,15 +58,17 @@ class Bootstrap:
 def render_report(db: str | Path, spec: ReportSpec, out_dir: str | Path, ci: bool = False,
                   ci_resamples: int = DEFAULT_RESAMPLES, overlay: bool = True,
                   scope: ReportScope | None = None, metric: str = "auc",
-                  ci_unit: str = "auto") -> ReportOutput:
+                  ci_unit: str = "auto", methods: list[str] | None = None) -> ReportOutput:
     """`metric`: a name in harness.core.metrics.METRICS (an unknown one is a one-line error
-    listing the registered ones), shown by every section whose title holds {metric}."""
+    listing the registered ones), shown by every section whose title holds {metric}.
+    `methods`: the methods beside the paper's in Table 3 and Figure 3(b) (None: every one the
+    paper report does not place; harness/report/added.py)."""
     chosen = get_metric(metric)
     resample_unit([], ci_unit)                 # an unknown unit fails before any SQL runs
     boot = Bootstrap(ci_resamples, ci_unit)
     out = Path(out_dir)
     results: list[SectionResult] = []
-    with qdata.report_connection(db, spec, scope, chosen) as con:
+    with qdata.report_connection(db, spec, scope, chosen, methods) as con:
         summary = qdata.store_summary(con)
         for section in spec.sections:
             results.append(_run_section(con, spec, section, ci, boot, overlay, chosen))

@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from harness.core.metrics import AUC, Metric
+from harness.report.added import apply_added_methods
 from harness.report.metric import apply_metric
 from harness.report.scope import ReportScope, apply_scope
 from harness.report.spec import ReportError, ReportSpec, one_line
@@ -42,11 +43,13 @@ def scoped_connection(db: str | Path, scope: ReportScope | None = None):
 
 @contextlib.contextmanager
 def report_connection(db: str | Path, spec: ReportSpec, scope: ReportScope | None = None,
-                      metric: Metric = AUC):
+                      metric: Metric = AUC, methods: list[str] | None = None):
     """The scoped connection, `results` with the metric's columns (harness/report/metric.py),
-    the published numbers and the spec's setup SQL."""
+    the macro `is_added_method` (harness/report/added.py: `methods`, None = auto), the
+    published numbers and the spec's setup SQL."""
     with scoped_connection(db, scope) as con:
         apply_metric(con, metric)
+        apply_added_methods(con, methods)
         con.register("paper_numbers", load_paper_numbers())
         for sql in spec.setup_sql():
             try:

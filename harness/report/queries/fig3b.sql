@@ -14,6 +14,7 @@ SELECT domain_label(eval_domain) AS domain,
 FROM results
 WHERE split = 'test'
   AND (train_mix = eval_domain OR train_mix IS NULL)
-  AND ((method = 'tallrec' AND variant IN ('AT', 'RT', 'full')) OR is_baseline(method))
+  AND ((method = 'tallrec' AND variant IN ('AT', 'RT', 'full')) OR is_baseline(method)
+       OR is_added_method(method))   -- methods a grid registered (harness/report/added.py)
 GROUP BY ALL
 ORDER BY domain, method, k

@@ -17,5 +17,6 @@ FROM results
 WHERE split = 'test'
   AND k IN (16, 64, 256)
   AND train_mix = eval_domain
-  AND (is_baseline(method) OR (method = 'tallrec' AND variant = 'full'))
+  AND (is_baseline(method) OR (method = 'tallrec' AND variant = 'full')
+       OR is_added_method(method))   -- methods a grid registered (harness/report/added.py)
 ORDER BY eval_domain DESC, k, method, seed

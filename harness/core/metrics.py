@@ -12,13 +12,14 @@ the report's bootstrap (harness/report/bootstrap.py) resamples any metric withou
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from harness.core.registry import Registry
+from harness.core.registry import Registry, UnknownName
 from harness.core.result import DomainMetric
 
 
@@ -174,7 +175,15 @@ METRICS = Registry("metric", {"auc": "harness.core.metrics:AUC", "uauc": "harnes
 
 
 def get_metric(name: str) -> Metric:
-    """The registered metric; an unknown name is a one-line error listing the registered ones."""
+    """The registered metric; an unknown name is a one-line error listing the registered ones.
+    A "module:ATTR" name is imported and registered under that name (a metric of your own)."""
+    if ":" in name and name not in METRICS:
+        module, _, attr = name.partition(":")
+        try:
+            getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise UnknownName(f"metric {name!r} cannot be imported ({type(exc).__name__}: {exc})") from None
+        METRICS.register(name, name)
     metric = METRICS.get(name)
     if not isinstance(metric, Metric):
         raise TypeError(f"metric {name!r} is registered as {METRICS.target(name)}, not a Metric")

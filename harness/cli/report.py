@@ -31,6 +31,8 @@ def add_arguments(parser) -> None:
                              "repeats users and user ids are stored, samples elsewhere)")
     parser.add_argument("--ci-resamples", type=int, default=1000, metavar="N",
                         help="bootstrap resamples for --ci (default: 1000)")
+    parser.add_argument("--png-only", action="store_true",
+                        help="write figures as PNG only (default: also SVG and PDF, for a paper)")
     parser.add_argument("--no-overlay", action="store_true",
                         help="leave out the paper's published numbers")
     parser.add_argument("--list", action="store_true", help="list the registered report specs and exit")
@@ -80,7 +82,8 @@ def main(args) -> int:
     try:
         out = render_report(args.db, spec, args.out, ci=args.ci, ci_resamples=args.ci_resamples,
                             overlay=not args.no_overlay, scope=scope, metric=args.metric,
-                            ci_unit=args.ci_unit, methods=parse_methods(args.methods))
+                            ci_unit=args.ci_unit, methods=parse_methods(args.methods),
+                            vector=not args.png_only)
     except OSError as exc:   # the disk filled, a file in --out is read-only, ...
         raise HarnessError(f"cannot write the report: {exc.filename or args.out}: "
                            f"{exc.strerror or exc}") from None

@@ -33,6 +33,7 @@ class SectionResult:
     png_width_px: int | None = None
     csv: Path | None = None
     overlay_csv: Path | None = None
+    extra_files: list[Path] = field(default_factory=list)   # the figure as SVG and PDF; table .tex
 
 
 @dataclass
@@ -58,11 +59,13 @@ class Bootstrap:
 def render_report(db: str | Path, spec: ReportSpec, out_dir: str | Path, ci: bool = False,
                   ci_resamples: int = DEFAULT_RESAMPLES, overlay: bool = True,
                   scope: ReportScope | None = None, metric: str = "auc",
-                  ci_unit: str = "auto", methods: list[str] | None = None) -> ReportOutput:
+                  ci_unit: str = "auto", methods: list[str] | None = None,
+                  vector: bool = False) -> ReportOutput:
     """`metric`: a name in harness.core.metrics.METRICS (an unknown one is a one-line error
     listing the registered ones), shown by every section whose title holds {metric}.
     `methods`: the methods beside the paper's in Table 3 and Figure 3(b) (None: every one the
-    paper report does not place; harness/report/added.py)."""
+    paper report does not place; harness/report/added.py). `vector`: every figure also as SVG
+    and PDF (`harness report` does; off by default here, it triples a figure's writing time)."""
     chosen = get_metric(metric)
     resample_unit([], ci_unit)                 # an unknown unit fails before any SQL runs
     boot = Bootstrap(ci_resamples, ci_unit)
@@ -74,10 +77,10 @@ def render_report(db: str | Path, spec: ReportSpec, out_dir: str | Path, ci: boo
             results.append(_run_section(con, spec, section, ci, boot, overlay, chosen))
     out.mkdir(parents=True, exist_ok=True)
     output = ReportOutput(html=out / "report.html", markdown=out / "report.md", sections=results)
-    _write_files(spec, results, out, output)
     meta = {"db": str(db), "spec": spec.name, "generated": dt.datetime.now(dt.timezone.utc),
             "ci": ci, "ci_resamples": ci_resamples, "ci_unit": ci_unit, "overlay": overlay,
             "metric": chosen, **summary}
+    _write_files(spec, results, out, output, meta, vector)
     output.html.write_text(html_page(spec, results, meta), encoding="utf-8")
     output.markdown.write_text(markdown_page(spec, results, meta), encoding="utf-8")
     return output
@@ -139,8 +142,10 @@ def _non_key(section) -> set[str]:
     return skip
 
 
-def _write_files(spec: ReportSpec, results: list[SectionResult], out: Path, output: ReportOutput) -> None:
+def _write_files(spec: ReportSpec, results: list[SectionResult], out: Path, output: ReportOutput,
+                 meta: dict, vector: bool) -> None:
     from harness.report import figures
+    from harness.report.latex import pivot_latex
 
     styles = figures.StyleBook(spec.styles)
     for res in results:
@@ -149,6 +154,10 @@ def _write_files(spec: ReportSpec, results: list[SectionResult], out: Path, outp
         data = res.pivot.long_frame() if res.pivot is not None else res.frame
         data.to_csv(res.csv, index=False)
         output.csvs.append(res.csv)
+        if res.pivot is not None:
+            tex = out / f"{sec.key}.tex"
+            tex.write_text(pivot_latex(res.pivot, sec, meta), encoding="utf-8")
+            res.extra_files.append(tex)
         if res.overlay is not None:
             res.overlay_csv = out / f"{sec.key}.{_file_safe(sec.overlay.label)}.csv"
             res.overlay.to_csv(res.overlay_csv, index=False)
@@ -164,6 +173,8 @@ def _write_files(spec: ReportSpec, results: list[SectionResult], out: Path, outp
         if fig is not None:
             res.png = out / f"{sec.key}.png"
             figures.save_png(fig, res.png)
+            if vector:
+                res.extra_files += figures.save_vector(fig, out / sec.key)
             res.png_width_px = round(fig.get_figwidth() * 96)
             output.figures.append(res.png)
 

@@ -41,13 +41,13 @@ def test_the_method_grid_validates_from_the_command_line(tmp_path):
     assert "plan: example-method" in got.stdout and not (tmp_path / "none.duckdb").exists()
 
 
-def test_the_new_method_scores_the_last_history_label_and_joins_the_paper_report(method_store, tmp_path):
+def test_the_new_method_scores_the_last_history_label_and_joins_the_paper_report(method_store, raw_dir, tmp_path):
     from data.samples import load_split
     from harness.report import load_spec, render_report
 
     preds = method_store.query("SELECT p.sample_id, p.score, p.user_id FROM predictions p JOIN trials t "
                                "USING (trial_id) WHERE t.method = 'last-liked' AND p.eval_domain = 'movie'")
-    table = load_split("movie", "test").set_index("sample_id")
+    table = load_split("movie", "test", raw_dir=raw_dir, cache_dir=tmp_path / "data").set_index("sample_id")
     want = [float(h[-1]) if len(h) else 0.5 for h in table.loc[preds.sample_id, "history_labels"]]
     assert preds.score.tolist() == want and preds.user_id.notna().all()
     render_report(method_store.path, load_spec("paper"), tmp_path / "report", overlay=False)

@@ -7,7 +7,7 @@
 # dump. Into the copy it adds the user ids predictions stored before schema 2 lack (`harness store
 # users`: from the sample ids), runs the stages added after the run began (`references`:
 # seconds), then writes OUT_DIR's report/ (harness report --ci: AUC, intervals resampling users
-# where a split repeats them), report-uauc/ (the same with --metric uauc), reading.md/json,
+# where a split repeats them; figures also SVG/PDF, table3.tex), report-uauc/ (the same with --metric uauc), reading.md/json,
 # user_diagnostics.md/json, the store as Parquet (store/) and report_screenshot.png (skipped
 # without Chromium).
 set -euo pipefail
@@ -28,7 +28,7 @@ $py scripts/run_in_stages.py grids/cpu-paper.yaml grids/cpu-paper.stages.yaml \
 rm -rf "$out/store" "$out/report" "$out/report-uauc"
 mkdir -p "$out"
 $harness report --db "$work/results.duckdb" --grid cpu-paper --ci --out "$out/report"
-$harness report --db "$work/results.duckdb" --grid cpu-paper --ci --metric uauc --out "$out/report-uauc"
+$harness report --db "$work/results.duckdb" --grid cpu-paper --ci --metric uauc --png-only --out "$out/report-uauc"
 $py scripts/paper_reading.py --db "$work/results.duckdb" --grid cpu-paper --out "$out/reading"
 $py scripts/user_diagnostics.py --db "$work/results.duckdb" --grid cpu-paper --out "$out/user_diagnostics"
 $harness store dump "$out/store" --db "$work/results.duckdb"

@@ -18,7 +18,7 @@ from harness.report.spec import (BarSection, HeatmapSection, LineSection, Report
 from harness.report.html import html_page
 from harness.report.scope import ReportScope, check_pooling
 from harness.report.markdown import markdown_page
-from harness.report.tables import PivotTable, build_pivot
+from harness.report.tables import PivotTable, build_pivot, check_ci_scale
 
 
 @dataclass
@@ -118,6 +118,8 @@ def _run_section(con, spec: ReportSpec, section, ci: bool, boot: Bootstrap, over
                                       [preds[t] for t in trials if t in preds], resamples=boot.resamples,
                                       metric=scored, unit=boot.unit)
         res.pivot = build_pivot(frame, section, res.overlay, ci_fn, pair_fn)
+        if scored is not metric or metric.name == "auc":
+            check_ci_scale(section, res.pivot)
         res.pivot.value_label = scored.label
     return res
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from harness.report.spec import TableSection
+from harness.report.spec import ReportError, TableSection
 
 
 @dataclass
@@ -175,6 +175,20 @@ def build_pivot(frame: pd.DataFrame, section: TableSection,
                     scale = section.ci.scale or 1.0
                     cell.lift = (got[0] * scale, got[1] * scale)
     return table
+
+
+def check_ci_scale(section: TableSection, table: PivotTable) -> None:
+    """For a section that shows its own AUC (not the report's metric, whose scale is known): an
+    AUC interval lies in [0, 1] x scale, so a mean off that scale (AUC x 100 beside intervals on
+    0-1) is a spec without the right `ci.scale`, refused in one line."""
+    for cell in table.cells.values():
+        if cell.ci and cell.n and not math.isnan(cell.ci[0]):
+            scale = section.ci.scale or 1.0
+            if abs(cell.mean) > 1.5 * scale or (cell.ci[1] > 1.5 and abs(cell.mean) <= 1):
+                raise ReportError(f"section {section.key!r}: its values ({cell.mean:.4g}) and their bootstrap "
+                                  f"intervals ([{cell.ci[0]:.4g}, {cell.ci[1]:.4g}]) are on different "
+                                  "scales; set `ci: {scale: 100}` for AUC x 100, or show the report's "
+                                  "metric (the `metric` column, {metric} in the title: its own scale)")
 
 
 def _mark_best(table: PivotTable, row: tuple, how: str | None) -> None:

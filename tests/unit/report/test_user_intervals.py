@@ -160,3 +160,19 @@ def test_cli_unknown_metric_names_the_registered_ones(store, tmp_path):
                          timeout=120)
     assert got.returncode == 2 and got.stderr.strip() == "error: unknown metric 'gauc'; registered: auc, logloss, uauc"
     assert not (tmp_path / "o").exists()
+
+
+def test_a_section_whose_intervals_are_off_its_scale_is_refused_in_one_line(store, tmp_path):
+    """AUC x 100 beside intervals on 0-1 (a spec without ci.scale) used to print silently."""
+    from harness.report import ReportError
+
+    spec = SPEC.replace('title: "Table 3: {metric}"', "title: My own AUC table").replace(
+        "query: table3.sql", "sql: \"SELECT domain_label(eval_domain) AS \\\"Domain\\\", k AS \\\"K\\\", "
+        "method_label(method, variant) AS method, auc * 100 AS value, '' AS note, trial_id, eval_domain "
+        "FROM results\"")
+    (tmp_path / "own.yaml").write_text(spec)
+    with pytest.raises(ReportError, match=r"on different scales; set `ci: \{scale: 100\}`"):
+        render_report(store.path, load_spec(str(tmp_path / "own.yaml")), tmp_path / "o", ci=True, ci_resamples=100)
+    fixed = spec.replace("ci: {}", "ci: {scale: 100}")
+    (tmp_path / "own.yaml").write_text(fixed)
+    render_report(store.path, load_spec(str(tmp_path / "own.yaml")), tmp_path / "o", ci=True, ci_resamples=100)

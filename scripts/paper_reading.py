@@ -36,6 +36,7 @@ def load(db: str, grid: str | None):
     """(test metrics, predictions) of the complete trials the report would read for `grid`
     (every run of that grid name; the whole store without one)."""
     from harness.report.scope import ReportScope
+    from harness.report.metric import user_column
     from harness.report.sql import scoped_connection
 
     with scoped_connection(db, ReportScope(grid=grid, all=grid is None)) as con:
@@ -43,7 +44,7 @@ def load(db: str, grid: str | None):
             "SELECT trial_id, method, coalesce(variant, '') AS variant, train_mix, k, seed, eval_domain, auc "
             "FROM results WHERE split = 'test'").df()
         preds = con.execute(
-            "SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score, p.user_id FROM predictions p "
+            f"SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score, {user_column(con)} FROM predictions p "
             "JOIN trials t USING (trial_id) WHERE t.status = 'complete'").df()
     return trials, preds
 

@@ -38,7 +38,7 @@ def apply_metric(con, metric: Metric) -> None:
 
 def _compute(con, metric: Metric) -> None:
     preds = con.execute(
-        "SELECT p.trial_id, p.eval_domain, r.split, p.label, p.score, p.user_id FROM predictions p "
+        f"SELECT p.trial_id, p.eval_domain, r.split, p.label, p.score, {user_column(con)} FROM predictions p "
         "JOIN (SELECT DISTINCT trial_id, eval_domain, split FROM temp.main._report_results) r "
         "USING (trial_id, eval_domain)").df()
     rows = []
@@ -55,6 +55,13 @@ def _compute(con, metric: Metric) -> None:
                 "eval_domain::VARCHAR AS eval_domain, split::VARCHAR AS split, metric::DOUBLE AS metric, "
                 "metric_note::VARCHAR AS metric_note, metric_users::INTEGER AS metric_users FROM _metric_in")
     con.unregister("_metric_in")
+
+
+def user_column(con) -> str:
+    """`p.user_id`, or NULL where the store predates user ids (schema 1, opened read-only: a
+    report never migrates; `harness store users` adds them)."""
+    columns = con.execute("SELECT * FROM predictions LIMIT 0").df().columns
+    return "p.user_id" if "user_id" in columns else "NULL::VARCHAR AS user_id"
 
 
 def is_metric_section(section) -> bool:

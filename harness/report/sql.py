@@ -13,7 +13,7 @@ import pandas as pd
 
 from harness.core.metrics import AUC, Metric
 from harness.report.added import apply_added_methods
-from harness.report.metric import apply_metric
+from harness.report.metric import apply_metric, user_column
 from harness.report.scope import ReportScope, apply_scope
 from harness.report.spec import ReportError, ReportSpec, one_line
 from harness.run.health import scan
@@ -81,7 +81,7 @@ def load_predictions(con, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], 
     con.register("_report_wanted", wanted)
     try:
         frame = con.execute(
-            "SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score, p.user_id "
+            f"SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score, {user_column(con)} "
             "FROM predictions p JOIN _report_wanted w USING (trial_id, eval_domain)").df()
     finally:
         con.unregister("_report_wanted")

@@ -176,3 +176,23 @@ def test_a_section_whose_intervals_are_off_its_scale_is_refused_in_one_line(stor
     fixed = spec.replace("ci: {}", "ci: {scale: 100}")
     (tmp_path / "own.yaml").write_text(fixed)
     render_report(store.path, load_spec(str(tmp_path / "own.yaml")), tmp_path / "o", ci=True, ci_resamples=100)
+
+
+def test_a_store_from_before_user_ids_reports_with_sample_intervals_and_says_why_uauc_is_empty(tmp_path):
+    """A schema-1 store opened read-only (a report never migrates): no user_id column at all."""
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    store = Store(path)
+    for seed in range(2):
+        store.write_result(_result(0.5, method="tallrec", variant="full", train_mix="movie", k=16, seed=seed,
+                                   domains=("movie",), users=5))
+    con = duckdb.connect(str(path))
+    con.execute("DROP VIEW results")
+    con.execute("ALTER TABLE predictions DROP COLUMN user_id")
+    con.execute("UPDATE schema_version SET version = 1")
+    con.close()
+    _, table = _render(Store(path), tmp_path, "uauc")
+    assert set(table[table.n == 0].note) >= {"no user ids stored (add them with `harness store users`)"}
+    _, table = _render(Store(path), tmp_path, "auc")
+    assert set(table[table.n > 0].ci_unit) == {"samples"}

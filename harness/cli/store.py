@@ -16,6 +16,8 @@ def add_arguments(parser) -> None:
                              "users: add the user ids that predictions stored before 2026-12 lack")
     parser.add_argument("dir", nargs="?", help="the dump folder (dump, load)")
     parser.add_argument("--db", default=DEFAULT_DB, help=f"results file (default: {DEFAULT_DB})")
+    parser.add_argument("--raw-dir", metavar="DIR",
+                        help="users: the raw datasets (default: $HARNESS_RAW_DIR, then the fetch cache)")
     parser.add_argument("--force", action="store_true",
                         help="restore even though the store passes its check")
 
@@ -40,7 +42,10 @@ def main(args) -> int:
         from data.users import sample_users
         from harness.run.users import backfill_user_ids
 
-        got = backfill_user_ids(args.db, sample_users)
+        def lookup(domain, split, alignment, variants):
+            return sample_users(domain, split, alignment, variants, raw_dir=args.raw_dir)
+
+        got = backfill_user_ids(args.db, lookup)
         print(f"{args.db}: user ids added to {got['rows']} predictions of {got['trials']} trials"
               + (f"; {got['unmatched']} sample ids not in the sample tables" if got["unmatched"] else ""))
         return 1 if got["unmatched"] else 0

@@ -82,7 +82,19 @@ def table_note(section: TableSection, pivot: PivotTable, meta: dict) -> str:
         notes.append(f"{pivot.overlay_label} = published number, (±x) = this store minus published")
     notes.append("empty = not run yet" + (", or the metric is undefined there (the CSV's `note` says why)"
                                           if section.note else ""))
+    said = _cell_notes(pivot)
+    if said:
+        notes.append(f"{pivot.value_label}: {said}")
     return "; ".join(notes) + "."
+
+
+def _cell_notes(pivot: PivotTable) -> str:
+    """What the cells' notes say, per first row key (UAUC: how many users count; why empty)."""
+    groups: dict = {}
+    for r in pivot.rows:
+        for c in pivot.columns:
+            groups.setdefault(r[0], set()).update(pivot.cell(r, c).notes)
+    return "; ".join(f"{g} {', '.join(sorted(n))}" for g, n in groups.items() if n)
 
 
 def _drawn(pivot: PivotTable) -> str:

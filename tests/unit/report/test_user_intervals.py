@@ -129,7 +129,10 @@ def test_uauc_table_counts_users_and_leaves_undefined_cells_empty_with_the_reaso
     book = table[table.Domain == "Book"]
     assert (book.n == 0).all() and book["mean"].isna().all()
     assert set(book.note) == {"no user has both labels"}
-    assert "resampling users" in res.html.read_text() and "UAUC x 100" in res.html.read_text()
+    page = res.html.read_text()
+    assert "resampling users" in page and "UAUC x 100" in page
+    assert "UAUC: Movie " in page and "of 5 users have both labels" in page      # how many users count
+    assert "Book no user has both labels" in page
 
 
 def test_auc_intervals_draw_users_on_movie_and_samples_on_book(store, tmp_path):

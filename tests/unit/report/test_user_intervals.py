@@ -131,7 +131,7 @@ def test_uauc_table_counts_users_and_leaves_undefined_cells_empty_with_the_reaso
     assert set(book.note) == {"no user has both labels"}
     page = res.html.read_text()
     assert "resampling users" in page and "UAUC x 100" in page
-    assert "UAUC: Movie " in page and "of 5 users have both labels" in page      # how many users count
+    assert "Movie 5 of 5 users have both labels" in page                    # how many users count
     assert "Book no user has both labels" in page
 
 

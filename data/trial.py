@@ -74,7 +74,9 @@ def eval_samples(spec: TrialSpec, ctx: TrialContext) -> dict[str, pd.DataFrame]:
 
 
 def as_predictions(frame: pd.DataFrame, scores) -> pd.DataFrame:
-    """The frame a method returns for one domain: sample_id, label, score."""
+    """The frame a method returns for one domain: sample_id, label, score, and the sample's
+    user_id (stored with the prediction: per-user metrics and user-level intervals need it)."""
     return pd.DataFrame({"sample_id": frame["sample_id"].to_numpy(),
                          "label": frame["label"].astype(int).to_numpy(),
-                         "score": pd.Series(scores, dtype=float).to_numpy()})
+                         "score": pd.Series(scores, dtype=float).to_numpy(),
+                         "user_id": frame["user_id"].astype(str).to_numpy()})

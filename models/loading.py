@@ -199,10 +199,11 @@ def check_8bit(cfg: ModelConfig, device: str) -> None:
         raise HarnessError("load_in_8bit needs bitsandbytes: pip install 'tallrec-harness[gpu]'")
 
 
-def load_tokenizer(path: str, local: bool = True):
+def load_tokenizer(path: str, local: bool = True, **hub):
+    """`hub`: revision / trust_remote_code, passed to transformers as they are."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path, **({"local_files_only": True} if local else {}))
+    tok = AutoTokenizer.from_pretrained(path, **({"local_files_only": True} if local else {}), **hub)
     if tok.pad_token_id is None:  # padding is always masked; any id works, unk as TALLRec does
         tok.pad_token = tok.unk_token if tok.unk_token is not None else tok.eos_token
     return tok
@@ -219,14 +220,16 @@ def load_base(cfg: ModelConfig, cache_dir: Path, device: str | None = None):
     path, local = src.ref, src.local
     if src.gguf:
         path, local = str(converted_dir(src, cache_dir)), True
-    kwargs = {"dtype": getattr(torch, cfg.dtype)}
+    # Passed through only when set, so a model without them loads exactly as before.
+    hub = {k: v for k, v in (("revision", cfg.revision), ("trust_remote_code", cfg.trust_remote_code)) if v}
+    kwargs = {"dtype": getattr(torch, cfg.dtype), **hub}
     if cfg.load_in_8bit:
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
         kwargs["device_map"] = {"": torch.device(device).index or 0}
     try:
-        tok = load_tokenizer(path, local)
+        tok = load_tokenizer(path, local, **hub)
         if local:
             kwargs["local_files_only"] = True
         with _quiet_progress():

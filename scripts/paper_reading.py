@@ -5,8 +5,10 @@
 Reads the store (read-only) and writes `<out>.json` and `<out>.md` (printed too):
 * zero-shot: the untuned model (icl) per test domain;
 * lift: every tallrec variant (AT, RT, full) per test domain, training mix and K, as mean
-  ± sd over seeds and its paired lift over zero-shot with a 95% bootstrap interval over the same
-  test samples (an interval above zero: the lift is not test-sample noise);
+  ± sd over seeds, its user-averaged AUC (UAUC, users with both labels), and its paired lift
+  over zero-shot with a 95% bootstrap interval on the same test set (an interval above zero: the
+  lift is not test-set noise) that resamples users where the split repeats them (Movie's 16),
+  samples elsewhere; the sample-level interval beside it for comparison;
 * Table 3's test: TALLRec (full, and RT) against each baseline per domain and K, Welch's
   one-sided t-test over seeds (the paper's test; p < 0.01 marks a win);
 * the goal of issue #13: movie TALLRec (full or RT) at K=256, mean test AUC over three seeds;
@@ -34,6 +36,7 @@ def load(db: str, grid: str | None):
     """(test metrics, predictions) of the complete trials the report would read for `grid`
     (every run of that grid name; the whole store without one)."""
     from harness.report.scope import ReportScope
+    from harness.report.metric import user_column
     from harness.report.sql import scoped_connection
 
     with scoped_connection(db, ReportScope(grid=grid, all=grid is None)) as con:
@@ -41,14 +44,23 @@ def load(db: str, grid: str | None):
             "SELECT trial_id, method, coalesce(variant, '') AS variant, train_mix, k, seed, eval_domain, auc "
             "FROM results WHERE split = 'test'").df()
         preds = con.execute(
-            "SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score FROM predictions p "
+            f"SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score, {user_column(con)} FROM predictions p "
             "JOIN trials t USING (trial_id) WHERE t.status = 'complete'").df()
     return trials, preds
 
 
 def frames(preds, trial_ids, domain):
     sel = preds[(preds.eval_domain == domain) & preds.trial_id.isin(list(trial_ids))]
-    return [g[["sample_id", "label", "score"]].reset_index(drop=True) for _, g in sel.groupby("trial_id")]
+    return [g[["sample_id", "label", "score", "user_id"]].reset_index(drop=True) for _, g in sel.groupby("trial_id")]
+
+
+def uauc(preds, trial_ids, domain) -> list[float]:
+    """UAUC of each trial (None where no user has both labels, as on Book's split)."""
+    from harness.core.metrics import UAUC
+
+    values = [UAUC.evaluate(f.label, f.score, f.user_id if f.user_id.notna().all() else None).value
+              for f in frames(preds, trial_ids, domain)]
+    return [v for v in values if v is not None]
 
 
 def summary(values) -> dict:
@@ -61,7 +73,7 @@ def summary(values) -> dict:
 def analyse(trials, preds, resamples: int) -> dict:
     from scipy import stats
 
-    from harness.report.bootstrap import paired_diff_ci
+    from harness.report.bootstrap import paired_diff_ci, resample_unit
 
     out: dict = {"zero_shot": {}, "lift": [], "table3": [], "goal": {}, "fig4": []}
     zs = trials[trials.method == "icl"]
@@ -69,7 +81,8 @@ def analyse(trials, preds, resamples: int) -> dict:
     for d in ("movie", "book"):
         z = zs[(zs.eval_domain == d) & zs.trial_id.isin(zs_ids)]
         if len(z):
-            out["zero_shot"][d] = {"auc": float(z.auc.iloc[0]), "trials": int((zs.eval_domain == d).sum())}
+            out["zero_shot"][d] = {"auc": float(z.auc.iloc[0]), "trials": int((zs.eval_domain == d).sum()),
+                                   "uauc": (uauc(preds, zs_ids, d) or [None])[0]}
 
     llm = trials[trials.method == "tallrec"]
     for d in ("movie", "book"):
@@ -77,11 +90,15 @@ def analyse(trials, preds, resamples: int) -> dict:
             tested = llm[(llm.variant == variant) & (llm.eval_domain == d)]
             for (mix, k), cell in tested.groupby([tested.train_mix.fillna("-"), "k"]):
                 row = {"domain": d, "variant": variant, "train_mix": mix, "k": int(k), **summary(cell.auc)}
+                row["uauc"] = summary(uauc(preds, cell.trial_id, d))
                 if len(zs_ids):
-                    lo, hi = paired_diff_ci(frames(preds, cell.trial_id, d), frames(preds, zs_ids, d),
-                                            resamples=resamples)
+                    mine, zero = frames(preds, cell.trial_id, d), frames(preds, zs_ids, d)
+                    row["ci_unit"] = resample_unit(mine + zero)
+                    lo, hi = paired_diff_ci(mine, zero, resamples=resamples, unit=row["ci_unit"])
+                    slo, shi = paired_diff_ci(mine, zero, resamples=resamples, unit="samples")
                     row["lift"] = row["mean"] - out["zero_shot"][d]["auc"]
                     row["lift_ci95"] = [float(lo), float(hi)]
+                    row["lift_ci95_samples"] = [float(slo), float(shi)]
                 out["lift"].append(row)
 
             if variant == "AT":
@@ -117,18 +134,28 @@ def _f(x, pct=True):
 
 
 def markdown(r: dict) -> str:
-    lines = ["### Zero-shot (untuned SmolLM2, `icl`)", "", "| test domain | AUC x 100 |", "|:--|--:|"]
-    lines += [f"| {d} | {_f(v['auc'])} |" for d, v in r["zero_shot"].items()]
-    lines += ["", "### Lift over zero-shot, on the same test samples (in-domain first, then cross-domain)", "",
-              "| test domain | variant | trained on | K | AUC x 100, mean ± sd (seeds) | lift | 95% paired CI | beyond noise |",
-              "|:--|:--|:--|--:|--:|--:|:--|:--|"]
+    lines = ["### Zero-shot (untuned SmolLM2, `icl`)", "", "| test domain | AUC x 100 | UAUC x 100 |", "|:--|--:|--:|"]
+    lines += [f"| {d} | {_f(v['auc'])} | {_f(v.get('uauc'))} |" for d, v in r["zero_shot"].items()]
+    lines += ["", "### Lift over zero-shot, on the same test set (in-domain first, then cross-domain)", "",
+              "The 95% paired interval resamples users where the test split repeats them (Movie: 16 users, "
+              "about 31 samples each) and samples where it does not (Book: one sample per user); the "
+              "interval resampling samples is beside it. UAUC: AUC within each user with both labels, "
+              "averaged over those users (undefined on Book).", "",
+              "| test domain | variant | trained on | K | AUC x 100, mean ± sd (seeds) | UAUC x 100 | lift "
+              "| 95% paired CI (resampling) | beyond noise | 95% CI resampling samples |",
+              "|:--|:--|:--|--:|--:|--:|--:|:--|:--|:--|"]
     for x in sorted(r["lift"], key=lambda x: (x["domain"] != "movie", x["train_mix"] not in ("-", x["domain"]),
                                               x["train_mix"], x["k"], x["variant"])):
         ci = x.get("lift_ci95", [np.nan, np.nan])
         sig = "yes" if ci[0] > 0 else ("below" if ci[1] < 0 else "no")
         sd = f" ± {_f(x['sd'])}" if x["sd"] is not None else ""
+        sci = x.get("lift_ci95_samples", [np.nan, np.nan])
+        u = x.get("uauc") or {}
+        usd = f" ± {_f(u['sd'])}" if u.get("sd") is not None else ""
         lines.append(f"| {x['domain']} | {x['variant']} | {x['train_mix']} | {x['k']} | {_f(x['mean'])}{sd} ({x['n']}) | "
-                     f"{x.get('lift', np.nan) * 100:+.1f} | [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}] | {sig} |")
+                     f"{_f(u.get('mean'))}{usd} | {x.get('lift', np.nan) * 100:+.1f} | "
+                     f"[{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}] ({x.get('ci_unit', 'samples')}) | {sig} | "
+                     f"[{sci[0] * 100:+.1f}, {sci[1] * 100:+.1f}] |")
     lines += ["", "### Table 3's test: TALLRec against each baseline (Welch, one-sided, over seeds)", "",
               "| domain | K | TALLRec | x 100 | " + " | ".join(BASELINES) + " | beats all (p < 0.01) |",
               "|:--|--:|:--|--:|" + "--:|" * len(BASELINES) + ":--|"]

@@ -7,6 +7,7 @@
 # Without REPORT.html it builds the SYNTHETIC demo store (python -m harness.report.demo: made-up
 # numbers, for trying the layout), renders the `paper` report with --ci into a temporary folder
 # and shoots that. OUT defaults to reports/synthetic_report.png, WIDTH to 1280 (CSS pixels).
+# It also prints how wide Table 3 renders in that window (it must fit: no horizontal scrolling).
 # The docs show the real CPU run: scripts/screenshot_report.sh docs/results/cpu-smollm2/report/report.html
 #   docs/results/cpu-smollm2/report_screenshot.png
 set -euo pipefail
@@ -43,6 +44,17 @@ shot="$work/shot.png"
   || { cat "$work/chromium.log" >&2; exit 1; }
 [ -s "$shot" ] || { cat "$work/chromium.log" >&2; echo "chromium wrote no screenshot" >&2; exit 1; }
 
+# Table 3's rendered width against the width it has, read back from the page's DOM.
+sed 's#</main></body>#</main><script>var s=document.querySelector("\#table3 .scroll");if(s){document.body.setAttribute("data-fit",s.querySelector("table").scrollWidth+" "+s.clientWidth)}</script></body>#' \
+  "$html" > "$work/measure.html"
+fit=$("$browser" --headless --no-sandbox --disable-gpu --user-data-dir="$work/profile2" \
+  --window-size="$width,900" --dump-dom "file://$work/measure.html" 2>/dev/null \
+  | grep -o 'data-fit="[0-9]* [0-9]*"' | tr -dc '0-9 ' || true)
+if [ -n "$fit" ]; then
+  read -r table room <<<"$fit"
+  echo "table3: $table px wide in $room px at a $width px window ($([ "$table" -le "$room" ] && echo fits || echo 'SCROLLS'))"
+fi
+
 "$py" - "$shot" "$out" <<'PY'
 import sys
 from PIL import Image, ImageChops
@@ -54,6 +66,7 @@ box = ImageChops.difference(img, blank).getbbox()
 if box:
     img = img.crop((0, 0, img.width, min(img.height, box[3] + 40)))
 
-img.save(dst, optimize=True)
+# 256 colours: text and flat charts look the same, the file is a fraction of the size.
+img.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(dst, optimize=True)
 print(f"wrote {dst} ({img.width}x{img.height})")
 PY

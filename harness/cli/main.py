@@ -26,8 +26,34 @@ COMMANDS = {
 err_console = Console(stderr=True)
 
 
+def version() -> str:
+    """The installed distribution's version, and the checkout's commit when run from one."""
+    from importlib import metadata
+
+    from harness.core.provenance import git_state
+
+    try:
+        text = f"tallrec-harness {metadata.version('tallrec-harness')}"
+    except metadata.PackageNotFoundError:
+        text = "tallrec-harness (not installed)"
+    sha, dirty = git_state()
+    return text + (f" (git {sha[:12]}{', modified' if dirty else ''})" if sha else "")
+
+
+class _Version(argparse.Action):
+    """--version: computed only when asked (it runs git)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="TALLRec benchmark harness")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)

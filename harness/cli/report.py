@@ -16,10 +16,23 @@ def add_arguments(parser) -> None:
                         help="a registered report spec (default: paper) or the path of a spec YAML")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"output folder (default: {DEFAULT_OUT}/)")
+    parser.add_argument("--metric", default="auc", metavar="NAME",
+                        help="the metric of Table 3 and Figures 3(b) and 4: auc (default), uauc "
+                             "(user-averaged AUC), logloss, or any other registered metric")
+    parser.add_argument("--methods", metavar="auto|none|A,B",
+                        help="methods beside the paper's in Table 3 and Figure 3(b): auto (default: "
+                             "every method in the scope the paper report does not place, e.g. one "
+                             "a grid's imports: registered), none, or names")
     parser.add_argument("--ci", action="store_true",
-                        help="add bootstrap 95%% intervals over test samples to the tables")
+                        help="add bootstrap 95%% intervals (and paired lifts) to the tables")
+    parser.add_argument("--ci-unit", choices=("auto", "users", "samples"), default="auto",
+                        help="what --ci resamples: users with all their samples (a cluster "
+                             "bootstrap), samples, or auto (default: users where a test split "
+                             "repeats users and user ids are stored, samples elsewhere)")
     parser.add_argument("--ci-resamples", type=int, default=1000, metavar="N",
                         help="bootstrap resamples for --ci (default: 1000)")
+    parser.add_argument("--png-only", action="store_true",
+                        help="write figures as PNG only (default: also SVG and PDF, for a paper)")
     parser.add_argument("--no-overlay", action="store_true",
                         help="leave out the paper's published numbers")
     parser.add_argument("--list", action="store_true", help="list the registered report specs and exit")
@@ -62,16 +75,22 @@ def main(args) -> int:
         raise HarnessError("--ci-resamples must be at least 100")
     if args.timeout is not None and not args.timeout > 0:
         raise HarnessError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+    from harness.report.added import parse_methods
     from harness.report.scope import ReportScope
     from harness.report.sql import interruptible
 
+    from harness.core.metrics import get_metric
+
+    get_metric(args.metric)        # an unknown metric: one line listing the registered ones
     spec = load_spec(args.spec)
     scope = ReportScope(grid=args.grid, run=args.run, all=args.all, where=args.where)
     _check_out(args.out)
     try:
         out = interruptible(lambda: render_report(
             args.db, spec, args.out, ci=args.ci, ci_resamples=args.ci_resamples,
-            overlay=not args.no_overlay, scope=scope), args.timeout)
+            overlay=not args.no_overlay, scope=scope, metric=args.metric,
+            ci_unit=args.ci_unit, methods=parse_methods(args.methods),
+            vector=not args.png_only), args.timeout)
     except OSError as exc:   # the disk filled, a file in --out is read-only, ...
         raise HarnessError(f"cannot write the report: {exc.filename or args.out}: "
                            f"{exc.strerror or exc}") from None

@@ -41,6 +41,9 @@ class ModelConfig(_Block):
     load_in_8bit: bool = False            # bitsandbytes; CUDA only
     gradient_checkpointing: bool = False
     template: Literal["alpaca", "alpaca-noqa"] = "alpaca"   # alpaca-noqa = the published prompts
+    revision: str | None = None           # hub branch, tag or commit of `name` (pin it for results)
+    trust_remote_code: bool = False       # run the model repository's own code (models that need it)
+    ADDED_FIELDS: ClassVar[frozenset[str]] = frozenset({"revision", "trust_remote_code"})
 
 
 class LoraConfig(_Block):

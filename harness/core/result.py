@@ -11,7 +11,9 @@ import pandas as pd
 class MethodOutput:
     """What a method's run() returns: per evaluated domain, one row per scored sample.
 
-    Each frame has columns sample_id (str), label (int 0/1) and score (float; higher = "Yes").
+    Each frame has columns sample_id (str), label (int 0/1) and score (float; higher = "Yes"),
+    and should have user_id (str: the user the sample belongs to; per-user metrics and
+    user-level bootstrap intervals need it; stored as NULL where a method leaves it out).
     AUCs are computed by run_trial from these scores, never by the method itself.
     """
     predictions: dict[str, pd.DataFrame]

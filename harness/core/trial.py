@@ -29,6 +29,13 @@ def _check_output(spec: TrialSpec, out: MethodOutput) -> None:
             raise ValueError(f"predictions for {domain} lack columns {sorted(lacking)}")
 
 
+def _prediction_frame(frame):
+    """The stored columns; user_id None where the method gives none (older plugins)."""
+    out = frame[["sample_id", "label", "score"]].reset_index(drop=True)
+    out["user_id"] = frame["user_id"].astype(str).to_numpy() if "user_id" in frame.columns else None
+    return out
+
+
 def run_trial(spec: TrialSpec, ctx: TrialContext | None = None) -> TrialResult:
     ctx = ctx or TrialContext()
     sha, dirty = provenance.git_state()
@@ -38,8 +45,7 @@ def run_trial(spec: TrialSpec, ctx: TrialContext | None = None) -> TrialResult:
     try:
         out = method_runner(spec.method)(spec, ctx)
         _check_output(spec, out)
-        predictions = {d: out.predictions[d][["sample_id", "label", "score"]].reset_index(drop=True)
-                       for d in spec.eval.domains}
+        predictions = {d: _prediction_frame(out.predictions[d]) for d in spec.eval.domains}
         result.metrics = metrics_from_predictions(predictions, out.split)
         result.predictions = predictions
         result.timings = dict(out.timings)

@@ -30,25 +30,40 @@ def fmt(value, decimals: int = 2) -> str:
 
 
 def cell_parts(pivot: PivotTable, row, column, section: TableSection) -> dict | None:
+    """A cell's pieces as text. Its first line is mean ± sd and the marks; intervals (one decimal
+    fewer: they are rough) and the published number go on quieter lines below."""
     c = pivot.cell(row, column)
     d = section.decimals
+    di = max(d - 1, 0)
     if not c.n and c.overlay is None:
         return None
     parts = {"mean": fmt(c.mean, d) if c.n else "", "best": c.best, "mark": c.mark,
              "std": fmt(c.std, d) if c.n > 1 else "", "n": c.n if c.n else "",
-             "ci": f"[{fmt(c.ci[0], d)}, {fmt(c.ci[1], d)}]" if c.ci and not math.isnan(c.ci[0]) else "",
-             "overlay": ""}
+             "ci": f"[{fmt(c.ci[0], di)}, {fmt(c.ci[1], di)}]" if c.ci and not math.isnan(c.ci[0]) else "",
+             "lift": "", "overlay": ""}
     if c.lift and not math.isnan(c.lift[0]) and section.significance:
-        # the paired interval of the target minus this cell, on the same test samples
-        parts["ci"] += f" {section.significance.target} − this [{c.lift[0]:+.{d}f}, {c.lift[1]:+.{d}f}]"
+        # the paired interval of the target minus this cell, on the same resamples
+        parts["lift"] = f"Δ [{c.lift[0]:+.{di}f}, {c.lift[1]:+.{di}f}]"
     if c.overlay is not None:
-        gap = f", Δ {c.mean - c.overlay:+.{d}f}" if c.n else ""
+        gap = f" ({c.mean - c.overlay:+.{d}f})" if c.n else ""
         parts["overlay"] = f"{pivot.overlay_label} {fmt(c.overlay, d)}{gap}"
     return parts
 
 
+def usual_n(pivot: PivotTable) -> int:
+    """The most common replicate count of the table's cells: only other counts are shown."""
+    counts = [pivot.cell(r, c).n for r in pivot.rows for c in pivot.columns if pivot.cell(r, c).n]
+    return max(set(counts), key=counts.count) if counts else 0
+
+
+def shown_n(pivot: PivotTable, parts: dict) -> str:
+    return f" ({parts['n']})" if parts["n"] and parts["n"] != usual_n(pivot) else ""
+
+
 def table_note(section: TableSection, pivot: PivotTable, meta: dict) -> str:
-    notes = ["mean ± standard deviation over replicates (n = count)"]
+    n = usual_n(pivot)
+    notes = [f"mean ± standard deviation over {n} replicate{'s' if n != 1 else ''} per cell, "
+             "(n) where a cell has another count"]
     if section.best:
         notes.append(f"bold = {'highest' if section.best == 'max' else 'lowest'} in the row")
     if section.significance:
@@ -58,15 +73,43 @@ def table_note(section: TableSection, pivot: PivotTable, meta: dict) -> str:
         notes.append(f"{s.mark} = {s.target} beats every other column of the row by a {test} t-test "
                      f"({side}) with p < {s.alpha:g}")
     if meta["ci"] and section.ci:
-        notes.append(f"[lo, hi] = bootstrap 95% interval over test samples ({meta['ci_resamples']} resamples)")
+        notes.append(f"[lo, hi] = bootstrap 95% interval {_drawn(pivot)} ({meta['ci_resamples']} resamples)")
         if section.significance:
-            notes.append(f"{section.significance.target} − this [lo, hi] = paired bootstrap 95% interval of "
-                         f"{section.significance.target}'s AUC minus this column's on the same test samples "
-                         "(above zero: the difference is not test-sample noise)")
+            notes.append(f"Δ [lo, hi] = paired bootstrap 95% interval of {section.significance.target}'s "
+                         f"{pivot.value_label} minus this column's on the same resamples (above zero: "
+                         "the difference is not test-set noise)")
     if pivot.overlay_label:
-        notes.append(f"{pivot.overlay_label} = published number, Δ = this store minus published")
-    notes.append("empty = not run yet")
+        notes.append(f"{pivot.overlay_label} = published number, (±x) = this store minus published")
+    notes.append("empty = not run yet" + (", or the metric is undefined there (the CSV's `note` says why)"
+                                          if section.note else ""))
+    said = _cell_notes(pivot)
+    if said:
+        notes.append(f"{pivot.value_label}: {said}")
     return "; ".join(notes) + "."
+
+
+def _cell_notes(pivot: PivotTable) -> str:
+    """What the cells' notes say, per first row key (UAUC: how many users count; why empty)."""
+    groups: dict = {}
+    for r in pivot.rows:
+        for c in pivot.columns:
+            groups.setdefault(r[0], set()).update(pivot.cell(r, c).notes)
+    return "; ".join(f"{g} {', '.join(sorted(n))}" for g, n in groups.items() if n)
+
+
+def _drawn(pivot: PivotTable) -> str:
+    """What the intervals resampled, cell by cell (harness/report/bootstrap.py)."""
+    units = {pivot.cell(r, c).ci_unit for r in pivot.rows for c in pivot.columns} - {None}
+    if units == {"users"}:
+        return "resampling users (all of a user's test samples together)"
+    if units == {"samples"}:
+        return "resampling test samples"
+    if units:
+        groups = list(dict.fromkeys(str(r[0]) for r in pivot.rows for c in pivot.columns
+                                    if pivot.cell(r, c).ci_unit == "users"))
+        return (f"resampling users (all of a user's samples together) in the rows of {', '.join(groups)}, "
+                "test samples elsewhere")
+    return "over the test set"
 
 
 def inline_md(text: str) -> str:
@@ -83,6 +126,8 @@ def meta_items(meta: dict) -> list[str]:
     if meta["latest"] is not None:
         items.append(f"latest result: {fmt(pd.Timestamp(meta['latest']))}")
     items.append(f"generated: {meta['generated'].strftime('%Y-%m-%d %H:%M UTC')}")
-    items.append("bootstrap CIs: " + (f"on ({meta['ci_resamples']} resamples)" if meta["ci"] else "off (--ci)"))
+    items.insert(1, f"metric: {meta['metric'].shown} ({meta['metric'].name}: {meta['metric'].description})")
+    items.append("bootstrap CIs: " + (f"on ({meta['ci_resamples']} resamples, unit {meta['ci_unit']})"
+                                      if meta["ci"] else "off (--ci)"))
     items.append("published numbers: " + ("shown" if meta["overlay"] else "hidden"))
     return items

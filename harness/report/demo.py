@@ -33,8 +33,10 @@ def _predictions(domain: str, target_auc: float, n: int, rng) -> pd.DataFrame:
     d = np.sqrt(2) * norm.ppf(min(max(target_auc, 0.01), 0.99))
     labels = (np.arange(n) % 2 == 0).astype(int)   # a fixed, balanced test set per domain
     scores = rng.normal(size=n) + d * labels
+    # As TALLRec's splits: Movie's test samples come from 16 users, Book's one per user.
+    users = [f"u{i * 16 // n}" if domain == "movie" else f"u{i}" for i in range(n)]   # in blocks
     return pd.DataFrame({"sample_id": [f"{domain}:test:{i:05d}" for i in range(n)],
-                         "label": labels, "score": scores})
+                         "label": labels, "score": scores, "user_id": users})
 
 
 def _result(spec: TrialSpec, aucs: dict[str, float] | None, wall_s: float, device: str,

@@ -315,3 +315,15 @@ def heatmap_figure(frame: pd.DataFrame, sec: HeatmapSection):
 
 def save_png(fig, path: Path) -> None:
     fig.savefig(path, format="png", dpi=150, facecolor="white")
+
+
+def save_vector(fig, stem: Path) -> list[Path]:
+    """The figure as SVG (text kept as text: editable, searchable) and PDF (TrueType fonts
+    embedded, as journals ask), for a paper; returns the two paths."""
+    import matplotlib as mpl
+
+    paths = [stem.with_suffix(".svg"), stem.with_suffix(".pdf")]
+    with mpl.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42, "svg.hashsalt": "harness"}):
+        fig.savefig(paths[0], format="svg", facecolor="white", metadata={"Date": None})
+        fig.savefig(paths[1], format="pdf", facecolor="white", metadata={"CreationDate": None})
+    return paths

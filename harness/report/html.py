@@ -6,7 +6,7 @@ import html
 
 import pandas as pd
 
-from harness.report.cells import cell_parts, fmt, inline_md, meta_items, table_note
+from harness.report.cells import cell_parts, fmt, inline_md, meta_items, shown_n, table_note
 from harness.report.spec import ReportSpec, TableSection
 from harness.report.tables import PivotTable
 
@@ -23,15 +23,15 @@ h3{font-size:17px;margin:28px 0 6px}
 .caption{color:#333;margin:2px 0 10px;max-width:900px}
 .note{color:#555;font-size:12.5px;margin:6px 0 0;max-width:1000px}
 .empty{color:#777;font-style:italic}
-table{border-collapse:collapse;font-size:13.5px;margin:6px 0;font-variant-numeric:tabular-nums}
-th,td{border:1px solid #d0d7de;padding:5px 9px;vertical-align:top}
+table{border-collapse:collapse;font-size:13px;margin:6px 0;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #d0d7de;padding:4px 7px;vertical-align:top}
 thead th{background:#eef3f8;text-align:center}
 tbody th{background:#f7f9fb;text-align:left;font-weight:600;white-space:nowrap}
 td.num{text-align:right;white-space:nowrap}
 td.txt{text-align:left;max-width:560px;word-break:break-word}
 td .sd{color:#444}
 td .n{color:#777;font-size:11.5px}
-td .sub{display:block;color:#666;font-size:11.5px}
+td .sub{display:block;color:#767676;font-size:11px;line-height:1.3}
 td .mark{color:#D55E00;font-weight:700}
 td.best .v{font-weight:700}
 .scroll{overflow-x:auto}
@@ -74,7 +74,7 @@ def html_page(spec: ReportSpec, results: list, meta: dict) -> str:
             parts.append(f"<p class='note'>{e(table_note(sec, res.pivot, meta))}</p>")
         else:
             parts.append(_html_plain(res.frame, sec))
-        files = [p.name for p in (res.png, res.csv, res.overlay_csv) if p is not None]
+        files = [p.name for p in (res.png, *res.extra_files, res.csv, res.overlay_csv) if p is not None]
         parts.append("<div class='files'>files: " + ", ".join(f"<code>{e(f)}</code>" for f in files) + "</div>")
         if sec.show_sql:
             sql = f"<details><summary>SQL</summary><pre>{e(res.sql.strip())}</pre>"
@@ -103,17 +103,17 @@ def _html_pivot(pivot: PivotTable, sec: TableSection) -> str:
                 cells.append("<td class='num'></td>")
                 continue
             body = ""
-            if p["mean"]:
+            if p["mean"]:   # the first line: mean ± sd and the marks; the rest quieter below
                 body = f"<span class='v'>{p['mean']}</span>"
                 if p["std"]:
                     body += f" <span class='sd'>± {p['std']}</span>"
-                body += f" <span class='n'>({p['n']})</span>"
+                if shown_n(pivot, p):
+                    body += f"<span class='n'>{shown_n(pivot, p)}</span>"
                 if p["mark"]:
                     body += f"<span class='mark'>{e(p['mark'])}</span>"
-            if p["ci"]:
-                body += f"<span class='sub'>{p['ci']}</span>"
-            if p["overlay"]:
-                body += f"<span class='sub'>{e(p['overlay'])}</span>"
+            for extra in (p["ci"], p["lift"], p["overlay"]):
+                if extra:
+                    body += f"<span class='sub'>{e(extra)}</span>"
             cls = "num best" if p["best"] else "num"
             cells.append(f"<td class='{cls}'>{body}</td>")
         rows_html.append("<tr>" + "".join(cells) + "</tr>")

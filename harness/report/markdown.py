@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.report.cells import cell_parts, fmt, meta_items, table_note
+from harness.report.cells import cell_parts, fmt, meta_items, shown_n, table_note
 from harness.report.spec import ReportSpec, TableSection
 from harness.report.tables import PivotTable
 
@@ -36,7 +36,7 @@ def markdown_page(spec: ReportSpec, results: list, meta: dict) -> str:
             lines += _md_pivot(res.pivot, sec) + ["", f"*{table_note(sec, res.pivot, meta)}*", ""]
         else:
             lines += _md_plain(res.frame, sec) + [""]
-        files = [p.name for p in (res.png, res.csv, res.overlay_csv) if p is not None]
+        files = [p.name for p in (res.png, *res.extra_files, res.csv, res.overlay_csv) if p is not None]
         lines += ["files: " + ", ".join(f"`{f}`" for f in files), ""]
         if sec.show_sql:
             lines += ["<details><summary>SQL</summary>", "", "```sql", res.sql.strip(), "```"]
@@ -62,9 +62,9 @@ def _md_pivot(pivot: PivotTable, sec: TableSection) -> list[str]:
                 text = f"**{p['mean']}**" if p["best"] else p["mean"]
                 if p["std"]:
                     text += f" ± {p['std']}"
-                text += f" ({p['n']}){p['mark']}"
+                text += f"{shown_n(pivot, p)}{p['mark']}"
             text = _md_escape(text)
-            for extra in (p["ci"], p["overlay"]):
+            for extra in (p["ci"], p["lift"], p["overlay"]):
                 if extra:   # the parts are escaped, the line break between them is not
                     text += ("<br>" if text else "") + _md_escape(extra)
             cells.append(text)

@@ -53,10 +53,13 @@ class Significance(_Model):
 
 
 class BootstrapCI(_Model):
-    """Where each replicate's predictions live, for `--ci`: a bootstrap over test samples."""
+    """Where each replicate's predictions live, for `--ci`: a bootstrap over the test set (users
+    or samples, `harness report --ci-unit`)."""
     trial_id: str = "trial_id"
     eval_domain: str = "eval_domain"
-    scale: float = 1.0                      # e.g. 100 when the table shows AUC x 100
+    # e.g. 100 when the table shows AUC x 100; default: the metric's own scale in a metric
+    # section (title with {metric}), 1 elsewhere
+    scale: float | None = None
 
 
 class Style(_Model):
@@ -108,6 +111,7 @@ class TableSection(_Section):
     best: Literal["max", "min"] | None = None
     significance: Significance | None = None
     ci: BootstrapCI | None = None
+    note: str | None = None                 # a column saying why a value is missing (in the CSV)
 
     @model_validator(mode="after")
     def _pivot(self):
@@ -122,7 +126,7 @@ class TableSection(_Section):
         return self
 
     def columns_used(self) -> list[str]:
-        used = list(self.rows) + [c for c in (self.columns, self.value) if c]
+        used = list(self.rows) + [c for c in (self.columns, self.value, self.note) if c]
         if self.ci:
             used += [self.ci.trial_id, self.ci.eval_domain]
         return used

@@ -17,6 +17,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from harness.core.metrics import AUC, Metric
+from harness.report.added import apply_added_methods
+from harness.report.metric import apply_metric, user_column
 from harness.report.scope import ReportScope, apply_scope
 from harness.report.spec import ReportError, ReportSpec, one_line
 from harness.run.health import scan
@@ -125,8 +128,14 @@ def interruptible(work, timeout_s: float | None = None, grace_s: float = 0.8):
 
 
 @contextlib.contextmanager
-def report_connection(db: str | Path, spec: ReportSpec, scope: ReportScope | None = None):
+def report_connection(db: str | Path, spec: ReportSpec, scope: ReportScope | None = None,
+                      metric: Metric = AUC, methods: list[str] | None = None):
+    """The scoped connection, `results` with the metric's columns (harness/report/metric.py),
+    the macro `is_added_method` (harness/report/added.py: `methods`, None = auto), the
+    published numbers and the spec's setup SQL."""
     with scoped_connection(db, scope) as con:
+        apply_metric(con, metric)
+        apply_added_methods(con, methods)
         con.register("paper_numbers", load_paper_numbers())
         con.execute(label_macros())
         for sql in spec.setup_sql():
@@ -159,11 +168,11 @@ def load_predictions(con, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], 
     con.register("_report_wanted", wanted)
     try:
         frame = con.execute(
-            "SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score "
+            f"SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score, {user_column(con)} "
             "FROM predictions p JOIN _report_wanted w USING (trial_id, eval_domain)").df()
     finally:
         con.unregister("_report_wanted")
-    return {key: group[["sample_id", "label", "score"]]
+    return {key: group[["sample_id", "label", "score", "user_id"]]
             for key, group in frame.groupby(["trial_id", "eval_domain"], sort=False)}
 
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from harness.report.spec import TableSection
+from harness.report.spec import ReportError, TableSection
 
 
 @dataclass
@@ -22,8 +22,10 @@ class Cell:
     mark: str = ""
     p_max: float | None = None          # the largest p-value of the target's tests
     ci: tuple[float, float] | None = None
-    lift: tuple[float, float] | None = None   # paired interval of the target's AUC minus this cell's
+    lift: tuple[float, float] | None = None   # paired interval of the target's value minus this cell's
+    ci_unit: str | None = None          # what the bootstrap drew: "users" or "samples"
     overlay: float | None = None
+    notes: set[str] = field(default_factory=set)   # why values are missing (section.note)
 
     @property
     def n(self) -> int:
@@ -46,6 +48,7 @@ class PivotTable:
     columns: list[Any]
     cells: dict[tuple[tuple, Any], Cell]
     overlay_label: str | None = None
+    value_label: str = "AUC"            # what the intervals resample (the report's metric)
 
     def cell(self, row: tuple, column: Any) -> Cell:
         return self.cells.get((row, column)) or Cell()
@@ -60,7 +63,8 @@ class PivotTable:
                 rec[self.column_key] = column
                 rec.update(n=c.n, mean=c.mean, std=c.std, best=c.best, mark=c.mark, p_max=c.p_max,
                            ci_lo=c.ci[0] if c.ci else math.nan, ci_hi=c.ci[1] if c.ci else math.nan,
-                           lift_lo=c.lift[0] if c.lift else math.nan, lift_hi=c.lift[1] if c.lift else math.nan)
+                           lift_lo=c.lift[0] if c.lift else math.nan, lift_hi=c.lift[1] if c.lift else math.nan,
+                           ci_unit=c.ci_unit or "", note="; ".join(sorted(c.notes)))
                 if self.overlay_label:
                     rec[self.overlay_label] = c.overlay if c.overlay is not None else math.nan
                     rec["gap"] = (c.mean - c.overlay) if c.overlay is not None and c.n else math.nan
@@ -118,6 +122,9 @@ def build_pivot(frame: pd.DataFrame, section: TableSection,
         col = plain(rec[col_key])
         present_rows.add(row)
         cell = cells.setdefault((row, col), Cell())
+        note = rec.get(section.note) if section.note else None
+        if note is not None and not pd.isna(note) and str(note):
+            cell.notes.add(str(note))
         v = rec[value]
         if v is None or pd.isna(v):
             continue
@@ -153,9 +160,10 @@ def build_pivot(frame: pd.DataFrame, section: TableSection,
     if ci_fn is not None:
         for cell in cells.values():
             if cell.trials:
-                lo, hi = ci_fn(cell.trials)
-                scale = section.ci.scale
-                cell.ci = (lo * scale, hi * scale)
+                got = ci_fn(cell.trials)   # (lo, hi) or (lo, hi, unit drawn)
+                scale = section.ci.scale or 1.0
+                cell.ci = (got[0] * scale, got[1] * scale)
+                cell.ci_unit = got[2] if len(got) > 2 else None
     if pair_fn is not None and section.significance:
         target = plain(section.significance.target)
         for row in rows_sorted:
@@ -163,9 +171,24 @@ def build_pivot(frame: pd.DataFrame, section: TableSection,
             for column in columns:
                 cell = table.cell(row, column)
                 if column != target and mine.trials and cell.trials:
-                    lo, hi = pair_fn(mine.trials, cell.trials)
-                    cell.lift = (lo * section.ci.scale, hi * section.ci.scale)
+                    got = pair_fn(mine.trials, cell.trials)
+                    scale = section.ci.scale or 1.0
+                    cell.lift = (got[0] * scale, got[1] * scale)
     return table
+
+
+def check_ci_scale(section: TableSection, table: PivotTable) -> None:
+    """For a section that shows its own AUC (not the report's metric, whose scale is known): an
+    AUC interval lies in [0, 1] x scale, so a mean off that scale (AUC x 100 beside intervals on
+    0-1) is a spec without the right `ci.scale`, refused in one line."""
+    for cell in table.cells.values():
+        if cell.ci and cell.n and not math.isnan(cell.ci[0]):
+            scale = section.ci.scale or 1.0
+            if abs(cell.mean) > 1.5 * scale or (cell.ci[1] > 1.5 and abs(cell.mean) <= 1):
+                raise ReportError(f"section {section.key!r}: its values ({cell.mean:.4g}) and their bootstrap "
+                                  f"intervals ([{cell.ci[0]:.4g}, {cell.ci[1]:.4g}]) are on different "
+                                  "scales; set `ci: {scale: 100}` for AUC x 100, or show the report's "
+                                  "metric (the `metric` column, {metric} in the title: its own scale)")
 
 
 def _mark_best(table: PivotTable, row: tuple, how: str | None) -> None:

@@ -154,6 +154,10 @@ def load(in_dir: str | Path, db: str | Path) -> dict:
     return manifest
 
 
+# Columns added by store schema upgrades after version 1 (harness.run.store._upgrade).
+ADDED_SINCE_V1 = {"predictions": {"user_id"}}
+
+
 def _insert(con, table: str, path: Path) -> int:
     """Insert one Parquet file into `table`, its columns bound by name; returns the row count."""
     import pyarrow as pa
@@ -168,15 +172,17 @@ def _insert(con, table: str, path: Path) -> int:
         columns = [r[0] for r in con.execute(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
             "AND schema_name = 'main' AND table_name = ? ORDER BY column_index", [table]).fetchall()]
-        if sorted(names) != sorted(columns):
+        # A dump of an older schema lacks the columns added since: those load as NULL.
+        missing = set(columns) - set(names) - ADDED_SINCE_V1.get(table, set())
+        if set(names) - set(columns) or missing:
             extra = sorted(set(names) - set(columns)) or "none"
-            lacks = sorted(set(columns) - set(names)) or "none"
+            lacks = sorted(missing) or "none"
             raise StoreError(f"cannot load {path}: its columns are not those of `{table}` "
                              f"(unknown: {extra}; missing: {lacks})")
         batches = pa.RecordBatchReader.from_batches(parquet.schema_arrow, parquet.iter_batches(1 << 16))
         con.register("_dump_in", batches)
         try:
-            column_list = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+            column_list = ", ".join('"' + c.replace('"', '""') + '"' for c in columns if c in names)
             con.execute(f"INSERT INTO {table} BY NAME SELECT {column_list} FROM _dump_in")
         except pa.ArrowException as exc:
             raise StoreError(f"cannot load {path}: {one_line(exc)[:160]}") from None

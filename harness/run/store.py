@@ -21,7 +21,7 @@ from harness.core.errors import BusyError, HarnessError, one_line
 from harness.core.result import TrialResult
 from harness.core.spec import TrialSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: predictions.user_id
 DEFAULT_DB = "results.duckdb"
 
 _SCHEMA = """
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS metrics (
     PRIMARY KEY (trial_id, eval_domain, split)
 );
 CREATE TABLE IF NOT EXISTS predictions (
-    trial_id VARCHAR, eval_domain VARCHAR, sample_id VARCHAR, label TINYINT, score DOUBLE
+    trial_id VARCHAR, eval_domain VARCHAR, sample_id VARCHAR, label TINYINT, score DOUBLE,
+    user_id VARCHAR
 );
 CREATE OR REPLACE VIEW results AS
 SELECT t.method, t.variant, t.train_mix, t.k, t.seed, m.eval_domain, m.split, m.auc, m.n, m.n_pos,
@@ -50,6 +51,14 @@ SELECT t.method, t.variant, t.train_mix, t.k, t.seed, m.eval_domain, m.split, m.
 FROM trials t JOIN metrics m USING (trial_id)
 WHERE t.status = 'complete';
 """
+
+
+def _upgrade(con, version: int) -> None:
+    """Bring an older store up to SCHEMA_VERSION, adding columns only (nothing stored changes).
+    Version 2 adds predictions.user_id, NULL for stored rows until `harness store users`
+    derives it from the sample ids."""
+    con.execute("ALTER TABLE predictions ADD COLUMN IF NOT EXISTS user_id VARCHAR")
+    con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
 
 
 class StoreError(HarnessError):
@@ -201,6 +210,8 @@ class Store:
         elif row[0] > SCHEMA_VERSION:
             raise StoreError(f"{self.path} has schema version {row[0]}, newer than this harness "
                              f"({SCHEMA_VERSION}); upgrade tallrec-harness")
+        elif row[0] < SCHEMA_VERSION:
+            _upgrade(con, row[0])
 
     def init(self) -> None:
         with self.writer():
@@ -268,8 +279,12 @@ class Store:
             preds["sample_id"] = preds["sample_id"].astype(str)
             preds["label"] = preds["label"].astype("int8")
             preds["score"] = preds["score"].astype(float)
+            if "user_id" not in preds.columns:
+                preds["user_id"] = None
+            preds["user_id"] = preds["user_id"].astype(object).where(preds["user_id"].notna(), None)
             con.register("preds_in", preds)
-            con.execute("INSERT INTO predictions SELECT trial_id, eval_domain, sample_id, label, score FROM preds_in")
+            con.execute("INSERT INTO predictions SELECT trial_id, eval_domain, sample_id, label, score, "
+                        "user_id::VARCHAR FROM preds_in")
             con.unregister("preds_in")
 
     # -- reads -------------------------------------------------------------------------------

@@ -3,6 +3,6 @@
 SELECT domain_label(eval_domain) AS domain,
        'Trained on ' || mix_label(train_mix) AS trained_on,
        k,
-       auc_x100 AS auc
+       auc_x100 AS value
 FROM paper_numbers
 WHERE source_table = 'Table 3' AND method = 'tallrec' AND variant = 'full'

@@ -2,6 +2,6 @@
 SELECT domain_label(eval_domain) AS "Domain",
        k AS "K",
        method_label(method, variant) AS method,
-       auc_x100 AS auc
+       auc_x100 AS value
 FROM paper_numbers
 WHERE source_table = 'Table 3'

@@ -260,7 +260,7 @@ def test_predictions_frame_shape(tiny_dir, cache_dir):
     result = run_trial(spec, TrialContext(cache_dir=cache_dir))
     assert result.status == "complete", result.error
     frame = result.predictions["movie"]
-    assert list(frame.columns) == ["sample_id", "label", "score"]
+    assert list(frame.columns) == ["sample_id", "label", "score", "user_id"]
     assert frame["score"].between(0, 1).all() and isinstance(frame, pd.DataFrame)
 
 

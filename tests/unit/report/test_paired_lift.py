@@ -56,7 +56,7 @@ def test_table3_carries_the_lift_of_tallrec_over_each_baseline(tmp_path):
     assert len(others) and others.lift_lo.notna().all() and (others.lift_lo <= others.lift_hi).all()
     # the synthetic store makes TALLRec clearly better than every baseline
     assert (others.lift_lo > 0).mean() > 0.8
-    assert "TALLRec − this [" in (out / "report.md").read_text()
+    assert "Δ [" in (out / "report.md").read_text()
     without = tmp_path / "plain"
     render_report(store.path, load_spec("paper"), without, ci=False)
     assert pd.read_csv(without / "table3.csv").lift_lo.isna().all()

@@ -28,7 +28,7 @@ def reading(tmp_path_factory):
     con.execute("INSERT INTO trials (trial_id, method, variant, k, seed, status, config) "
                 "VALUES ('icl0', 'icl', 'base', 0, 0, 'complete', '{\"method\": \"icl\"}')")
     con.execute("INSERT INTO metrics SELECT 'icl0', eval_domain, split, auc, n, n_pos FROM metrics WHERE trial_id = ?", [src])
-    con.execute("INSERT INTO predictions SELECT 'icl0', eval_domain, sample_id, label, score FROM predictions WHERE trial_id = ?", [src])
+    con.execute("INSERT INTO predictions SELECT 'icl0', eval_domain, sample_id, label, score, user_id FROM predictions WHERE trial_id = ?", [src])
     con.close()
     trials, preds = paper_reading.load(str(db), None)
     return db, paper_reading.analyse(trials, preds, resamples=50)
@@ -78,3 +78,14 @@ def test_lift_is_the_mean_over_seeds_minus_zero_shot_with_a_paired_interval(read
 def test_a_missing_store_is_one_clear_error(tmp_path, capsys):
     assert paper_reading.main(["--db", str(tmp_path / "none.duckdb")]) == 2
     assert capsys.readouterr().err.strip().startswith("error: no results store at")
+
+
+def test_lift_intervals_resample_users_where_the_split_repeats_them(reading):
+    """The demo's Movie split repeats 16 users, its Book split has one sample per user."""
+    _, r = reading
+    units = {(x["domain"], x["ci_unit"]) for x in r["lift"]}
+    assert units == {("movie", "users"), ("book", "samples")}
+    for x in r["lift"]:
+        assert len(x["lift_ci95_samples"]) == 2
+        assert (x["uauc"]["n"] > 0) == (x["domain"] == "movie")   # UAUC undefined on one sample per user
+    assert "resampling" in paper_reading.markdown(r)

@@ -9,6 +9,7 @@ from harness.core.config import ATConfig, BaselineConfig, LoraConfig, ModelConfi
 from harness.core.datasets import DatasetConfig, mix_domains
 from harness.core.methods import MethodInfo
 from harness.core.spec import DataSpec, EvalSpec
+from harness.grid.search import ProtocolRef, SearchSpec
 
 BLOCKS: dict[str, type[BaseModel]] = {"lora": LoraConfig, "training": TrainingConfig,
                                       "at": ATConfig, "baseline": BaselineConfig}
@@ -87,6 +88,10 @@ class GridSpec(_Strict):
     keep_adapters: bool = True
     ray: RayOptions = RayOptions()
     overrides: dict[str, MethodOverride] = {}
+    # A protocol search on validation rows (`harness search`), and a search's chosen settings
+    # applied to this grid's trained cells (`protocol: {from: <grid>.chosen.yaml}`).
+    search: SearchSpec | None = None
+    protocol: ProtocolRef | None = None
 
     # -- derived ---------------------------------------------------------------------------
     def model_choices(self) -> list[dict[str, Any]]:

@@ -98,3 +98,10 @@ def test_search_scores_validation_only_stores_every_trial_and_its_choice_is_used
     assert training["steps"]["per_sample"] == chosen["cells"]["movie@K8"]["training.steps.per_sample"]
     assert extra["protocol"]["search_run"] == chosen["source"]["search_run"]
     assert extra["protocol"]["cell"] == "movie@K8"
+
+    # `harness report --spec search`: the table and the figure of objective against each setting
+    from harness.cli.main import main
+
+    assert main(["report", "--spec", "search", "--db", str(db), "--out", str(tmp_path / "rep")]) == 0
+    table = (tmp_path / "rep" / "search_trials.csv").read_text().splitlines()
+    assert len(table) == 1 + 3 and (tmp_path / "rep" / "search_points.png").is_file()

@@ -106,9 +106,12 @@ class SearchSpec(_Strict):
 
 
 class ProtocolRef(_Strict):
-    """`protocol: {from: grids/x.chosen.yaml}`; load_grid reads the file into `source` / `cells`."""
+    """`protocol: {from: grids/x.chosen.yaml, use: {movie-users: movie}}`; load_grid reads the file
+    into `source` / `cells`. `use` lets a train_mix that was not searched take another's choice."""
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
     from_: str = Field(alias="from")
+    # train_mix -> the searched train_mix whose choice it takes, e.g. {movie-users: movie}
+    use: dict[str, str] = {}
     # Filled from the file: the search run that chose, its metric, the settings per cell.
     source: dict[str, Any] = {}
     cells: dict[str, dict[str, Any]] = {}
@@ -118,6 +121,7 @@ class ProtocolRef(_Strict):
         same train_mix with the nearest K (documented: a steps rule carries over; see running.md)."""
         if train_mix is None:
             return None
+        train_mix = self.use.get(train_mix, train_mix)
         own = cell_name(train_mix, k)
         if own in self.cells:
             return own, self.cells[own]

@@ -114,3 +114,12 @@ def test_uauc_averages_users_with_both_labels():
                           "score": [0.9, 0.1, 0.95, 0.2, 0.8, 0.5]})
     assert user_averaged_auc(frame) == pytest.approx((0.5 + 0.0) / 2)     # c has one label: left out
     assert objective_value("auc", frame) != objective_value("uauc", frame)
+
+
+def test_protocol_use_maps_an_unsearched_train_mix(tmp_path):
+    write(tmp_path, CHOSEN, "c.chosen.yaml")
+    text = STUDY.replace("{from: c.chosen.yaml}", "{from: c.chosen.yaml, use: {movie-users: movie}}")
+    grid = load_grid(write(tmp_path, text.replace("train_mix: [movie, book]", "train_mix: [movie-users]")))
+    spec = next(s for s in expand(grid) if s.variant == "RT" and s.k == 256)
+    assert spec.params["training"]["batch_size"] == 16
+    assert protocol_extra(grid, spec)["protocol"]["cell"] == "movie@K256"

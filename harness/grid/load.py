@@ -100,20 +100,26 @@ def load_grid(path: str | Path) -> GridSpec:
                         f"got {type(raw).__name__ if raw is not None else 'an empty file'}")
     raw.setdefault("name", re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.") or "grid")
     try:
-        _search_defaults(raw)
+        search_only = _search_defaults(raw)
         _read_protocol(raw, path)
-        return parse_grid(raw)
+        grid = parse_grid(raw)
     except GridError as exc:
         raise GridError(f"{path}: {exc}") from None
+    grid._search_only = search_only
+    return grid
 
 
-def _search_defaults(raw: dict) -> None:
-    """A search-only grid needs no `grid:` block: its searched cells stand in for it."""
+def _search_defaults(raw: dict) -> bool:
+    """A search-only grid needs no `grid:` block: its searched cells stand in for it (checked like
+    any grid; `harness run` refuses such a grid). True when the block was made here."""
     search = raw.get("search")
-    if isinstance(search, dict) and "grid" not in raw:
-        raw["grid"] = {"method": [search.get("method", "tallrec")], "k": search.get("k"),
-                       "train_mix": search.get("train_mix"),
-                       "variant": {search.get("method", "tallrec"): [search.get("variant", "RT")]}}
+    if not isinstance(search, dict) or "grid" in raw:
+        return False
+    method = search.get("method", "tallrec")
+    raw["grid"] = {"method": [method], "k": search.get("k"), "train_mix": search.get("train_mix")}
+    if "variant" in search or method == "tallrec":
+        raw["grid"]["variant"] = {method: [search.get("variant", "RT")]}
+    return True
 
 
 def _read_protocol(raw: dict, grid_path: Path) -> None:

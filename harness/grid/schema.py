@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt
 
 from harness.core.config import ATConfig, BaselineConfig, LoraConfig, ModelConfig, TrainingConfig
 from harness.core.datasets import DatasetConfig, mix_domains
@@ -92,6 +92,7 @@ class GridSpec(_Strict):
     # applied to this grid's trained cells (`protocol: {from: <grid>.chosen.yaml}`).
     search: SearchSpec | None = None
     protocol: ProtocolRef | None = None
+    _search_only: bool = PrivateAttr(default=False)   # no `grid:` block: `harness search` only
 
     # -- derived ---------------------------------------------------------------------------
     def model_choices(self) -> list[dict[str, Any]]:

@@ -95,6 +95,9 @@ def check_models(specs: list[TrialSpec], grid_path) -> None:
 def plan_run(grid: str | Path, db: str | Path | None = None, rerun_failed: bool = False) -> Plan:
     grid_path = resolve_grid_path(grid)
     spec = load_grid(grid_path)
+    if spec._search_only:   # its cells would be run on the test split: not what a search grid means
+        raise HarnessError(f"{grid_path} is a search grid (a `search:` block, no `grid:` block): run "
+                           "`harness search` on it, and `harness run` on the grid that uses its choice")
     specs = expand(spec)
     check_models(specs, grid_path)
     store = Store(Path(db or spec.store))

@@ -55,6 +55,9 @@ def test_search_only_grid_loads_and_dry_runs(tmp_path, capsys):
     assert spec.search.direction == "max" and spec.search.cells() == ["movie@K64"]
     assert main(["search", str(grid), "--dry-run"]) == 0
     assert "x.chosen.yaml" in capsys.readouterr().out
+    # its stand-in `grid:` block would score the searched cells on test: `harness run` refuses it
+    assert main(["run", str(grid), "--db", str(tmp_path / "r.duckdb"), "--dry-run"]) == 2
+    assert "is a search grid" in capsys.readouterr().err and not (tmp_path / "r.duckdb").exists()
 
 
 CHOSEN = """protocol:

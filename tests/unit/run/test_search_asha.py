@@ -46,6 +46,10 @@ def test_asha_stops_trailing_trials_and_every_trial_is_stored(tmp_path):
     # the stopped ones are the worse ones: none beats a finished trial's learning rate
     rate = lambda frame: frame["settings"].map(lambda s: json.loads(s)["training.learning_rate"])  # noqa: E731
     assert rate(stopped).max() < rate(complete).max()
+    # validation only: every stored search trial evaluated the valid split
+    store = Store(db)
+    assert store.query("SELECT DISTINCT split FROM metrics")["split"].tolist() == ["valid"]
+    assert all(json.loads(c)["eval"]["split"] == "valid" for c in store.query("SELECT config FROM trials")["config"])
     chosen = yaml.safe_load((tmp_path / "asha.chosen.yaml").read_text())["protocol"]
     assert chosen["cells"] == {"movie@K8": {"training.learning_rate": 0.01}}
     assert chosen["source"]["search_run"] == report.run_id

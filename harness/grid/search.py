@@ -72,7 +72,9 @@ class Scheduler(_Strict):
     name: Literal["asha", "fifo"] = "asha"
     grace_period: StrictInt = Field(default=1, ge=1)
     reduction_factor: float = Field(default=2, gt=1)
-    max_t: StrictInt = Field(default=100, ge=1)   # validation passes; longer trials end anyway
+    # ASHA's last rung, in reports: a trial reports at most max_t - 1 validation passes, then its
+    # final objective (later passes still run and still choose the restored adapter)
+    max_t: StrictInt = Field(default=100, ge=2)
 
 
 class SearchSpec(_Strict):

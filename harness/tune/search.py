@@ -64,12 +64,14 @@ def search_trial(config: dict) -> None:
     spec = TrialSpec.model_validate(spec)
     assert spec.eval.split == "valid"   # a search never scores test rows
     ctx = TrialContext(raw_dir=config["raw_dir"], **({"cache_dir": config["cache_dir"]} if config["cache_dir"] else {}))
-    metric, key, users = config["metric"], config["key"], {}
+    metric, key, users, reported = config["metric"], config["key"], {}, [0]
 
     def on_validation(step: int, frame) -> None:
         users.update(zip(frame["sample_id"], frame["user_id"]))
         value = objective_value(metric, frame)
-        if value is not None:
+        # ASHA ends a trial at max_t reports: keep the last one for the final objective
+        if value is not None and (config["max_t"] is None or reported[0] < config["max_t"] - 1):
+            reported[0] += 1
             tune.report({key: value, "step": step})
 
     with validation_hook(on_validation):
@@ -122,6 +124,7 @@ def run_cell_search(base: TrialSpec, space: dict[str, tuple[str, Any]], *, metri
     else:
         chooser = FIFOScheduler()
     param_space = {"base": base.canonical_json(), "metric": metric, "key": key, "mode": mode,
+                   "max_t": scheduler["max_t"] if scheduler["name"] == "asha" else None,
                    "settings": {path: tune_domain(kind, values) for path, (kind, values) in space.items()},
                    "imports": list(options.imports), "registry": {base.method: METHODS.target(base.method)},
                    "raw_dir": options.raw_dir,

@@ -23,7 +23,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from harness.core.objective import OBJECTIVES
-from harness.core.settings import apply_settings  # noqa: F401  (re-exported for the grid floor)
 
 MIN_VALID_ROWS = 256   # fewer validation rows per domain: a search's choice is noise (warned)
 KINDS = ("choice", "grid", "loguniform", "uniform")

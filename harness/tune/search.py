@@ -67,6 +67,9 @@ def search_trial(config: dict) -> None:
     metric, key, users, reported = config["metric"], config["key"], {}, [0]
 
     def on_validation(step: int, frame) -> None:
+        # a user is a user of one domain (train_mix `both`: movie user 12 is not book user 12)
+        frame = frame.assign(user_id=frame["sample_id"].astype(str).str.split(":").str[0] + ":"
+                             + frame["user_id"].astype(str))
         users.update(zip(frame["sample_id"], frame["user_id"]))
         value = objective_value(metric, frame)
         # ASHA ends a trial at max_t reports: keep the last one for the final objective

@@ -84,7 +84,8 @@ def _make_trainer_class():
 
         def __init__(self, *args, valid=None, scorer_kwargs=None, tokenizer=None, speed=None, **kwargs):
             super().__init__(*args, **kwargs)
-            self._valid_prompts, self._valid_labels = valid or ([], [])
+            self._valid_prompts, self._valid_labels = (valid or ([], []))[:2]
+            self._valid_ids = valid[2] if valid and len(valid) > 2 else None  # sample_id, user_id
             self._scorer_kwargs = scorer_kwargs or {}
             self._tok = tokenizer
             self._speed = speed or {}   # group_by_length (lengths, seed), shared_prefix, autocast_bf16
@@ -124,6 +125,11 @@ def _make_trainer_class():
                        f"{metric_key_prefix}_runtime": seconds}
             self.eval_history.append({"step": self.state.global_step, "epoch": self.state.epoch,
                                       "auc": auc, "seconds": seconds})
+            if self._valid_ids is not None:   # a protocol search's hook (harness.core.objective)
+                from harness.core.objective import report_validation
+
+                report_validation(self.state.global_step, self._valid_ids.assign(
+                    label=self._valid_labels, score=list(scores)))
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
@@ -166,6 +172,11 @@ def _speed_options(cfg, train: list[dict], seed: int, device: str) -> dict:
             "autocast_bf16": getattr(cfg, "autocast_bf16", False)}
 
 
+def _optimizer_steps(cfg, n_rows: int) -> int | None:
+    """TrainingConfig's steps rule or max_steps; ATConfig's max_steps."""
+    return cfg.optimizer_steps(n_rows) if hasattr(cfg, "optimizer_steps") else cfg.max_steps
+
+
 def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: int, output_dir: Path,
                device: str, valid_frame=None, deepspeed: str | None = None,
                gradient_checkpointing: bool = False, dtype: str = "float32",
@@ -190,7 +201,7 @@ def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: 
     args = dict(
         output_dir=str(output_dir), per_device_train_batch_size=micro,
         gradient_accumulation_steps=accumulation, learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1, warmup_steps=cfg.warmup_steps,
+        num_train_epochs=cfg.epochs, max_steps=_optimizer_steps(cfg, len(train)) or -1, warmup_steps=cfg.warmup_steps,
         lr_scheduler_type="linear", optim="adamw_torch", weight_decay=0.0, seed=seed, data_seed=seed,
         logging_strategy="steps", logging_steps=1, report_to="none", disable_tqdm=True,
         save_total_limit=1, remove_unused_columns=False, dataloader_num_workers=0,
@@ -216,7 +227,9 @@ def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: 
     callbacks, valid = [], None
     if with_valid:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
-        valid = (render_prompts(valid_frame, template), valid_frame["label"].astype(int).tolist())
+        ids = valid_frame[["sample_id", "user_id"]].reset_index(drop=True) \
+            if {"sample_id", "user_id"} <= set(valid_frame.columns) else None
+        valid = (render_prompts(valid_frame, template), valid_frame["label"].astype(int).tolist(), ids)
     trainer_cls = _make_trainer_class()
     trainer = trainer_cls(
         model=peft_model, args=TrainingArguments(**args), train_dataset=train,

@@ -8,7 +8,10 @@ full grid later skips them. Each stage is written beside the store (`<db>.stages
 and run with `harness run`; a stopped run is resumed by running the same command again (stored
 trials are skipped). The last stage is always the whole grid, so nothing it holds is left out.
 
-The stages file is a list of {name, grid} items; `grid` replaces the grid's `grid:` block.
+The stages file is a list of {name, grid} items; `grid` replaces the grid's `grid:` block. A
+stage may also give `eval` (replacing the grid's `eval:` block): its trials are then cells
+beside the grid's own (grids/cpu-paper-v2: the users split, scored on its own test split), which
+the last stage, the grid itself, does not repeat.
 `--only NAME` (repeatable) runs just those stages, e.g. a stage added after a run began.
 `--rerun-failed` is passed on to every stage's `harness run`: a resumed run skips failed trials
 unless told to retry them.
@@ -28,10 +31,16 @@ def stage_grids(grid_path: Path, stages_path: Path) -> list[tuple[str, dict]]:
     stages = yaml.safe_load(stages_path.read_text()) or []
     if not isinstance(stages, list) or not all(isinstance(s, dict) and {"name", "grid"} <= s.keys() for s in stages):
         raise SystemExit(f"error: {stages_path}: expected a list of {{name, grid}} items")
+    bad = [s for s in stages if set(s) - {"name", "grid", "eval"}]
+    if bad:
+        raise SystemExit(f"error: {stages_path}: stage {bad[0].get('name')!r} has "
+                         f"{sorted(set(bad[0]) - {'name', 'grid', 'eval'})[0]!r} (a stage has name, grid, eval)")
     out = []
     for s in stages:
         g = dict(base)
         g["grid"] = s["grid"]
+        if "eval" in s:   # cells beside the grid's own (e.g. another split): the `all` stage leaves them out
+            g["eval"] = s["eval"]
         out.append((str(s["name"]), g))
     out.append(("all", base))
     return out

@@ -21,6 +21,7 @@ COMMANDS = {
     "store": ("harness.cli.store", "check a results store, or restore it from its run-start backup"),
     "estimate": ("harness.cli.estimate", "predict a grid's wall time and device-hours from stored trial costs"),
     "list": ("harness.cli.list", "list the registered datasets and methods"),
+    "search": ("harness.cli.search", "choose training settings on validation rows (a grid's search: block)"),
 }
 
 err_console = Console(stderr=True)

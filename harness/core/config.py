@@ -53,6 +53,20 @@ class LoraConfig(_Block):
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")
 
 
+class StepsRule(StableDump):
+    """Optimizer steps that scale with the number of training rows n (K per trained domain):
+    clamp(ceil(per_sample * n), min, max). One rule for every K, stated in the grid."""
+    per_sample: float = Field(gt=0)
+    min: int = Field(default=1, ge=1)
+    max: int | None = Field(default=None, ge=1)
+
+    def steps(self, n_rows: int) -> int:
+        import math
+
+        steps = max(self.min, math.ceil(self.per_sample * n_rows))
+        return min(steps, self.max) if self.max else steps
+
+
 class TrainingConfig(_Block):
     """Rec-tuning (RT and the second stage of full), as TALLRec's finetune_rec.py."""
     learning_rate: float = Field(default=1e-4, gt=0)
@@ -77,9 +91,16 @@ class TrainingConfig(_Block):
     group_by_length: bool = False     # micro-batches of similar lengths (less padding)
     shared_prefix: bool = False       # the micro-batch's common prompt prefix computed once
     autocast_bf16: bool = False       # CPU: torch.autocast(bfloat16) for forward passes in training
+    # Steps, not epochs, where K varies: optimizer steps from the number of training rows
+    # (StepsRule); set, it replaces max_steps and `epochs` no longer ends training.
+    steps: StepsRule | None = None
     ADDED_FIELDS: ClassVar[frozenset[str]] = frozenset({
         "restore_best", "eval_every_steps", "reshuffle", "padding_side", "group_by_length",
-        "shared_prefix", "autocast_bf16"})
+        "shared_prefix", "autocast_bf16", "steps"})
+
+    def optimizer_steps(self, n_rows: int) -> int | None:
+        """The fixed number of optimizer steps for n training rows (None: epochs decide)."""
+        return self.steps.steps(n_rows) if self.steps else self.max_steps
 
 
 class ATConfig(_Block):

@@ -15,6 +15,7 @@ from harness.core.methods import METHODS, MethodInfo, method_info
 from harness.core.spec import INT_MAX, K_MAX, K_MIN, SEED_MAX
 from harness.grid.errors import GridError, format_errors
 from harness.grid.schema import BLOCKS, GridSpec, selected_variants
+from harness.grid.search_checks import check_protocol, check_search
 
 
 def _fail(path: str, message: str):
@@ -77,6 +78,8 @@ def check(grid: GridSpec) -> None:
                                   f"(allowed: {allowed})")
     _check_overrides(grid, infos)
     _check_model_axis(grid, infos)
+    check_search(grid)
+    check_protocol(grid)
 
 
 def _check_int_range(value, where: str) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from harness.core.methods import method_info
 from harness.core.spec import TrialSpec
+from harness.core.settings import apply_settings
 from harness.grid.schema import GridSpec, selected_variants
 
 
@@ -28,6 +29,28 @@ def expand(grid: GridSpec) -> list[TrialSpec]:
                 for mix, k, seed in combos:
                     data = grid.data.model_copy(update={"datasets": grid.declared_for(mix)})
                     spec = TrialSpec(method=method, variant=variant, train_mix=mix, k=k, seed=seed,
-                                     model=model, params=params, eval=grid.eval, data=data)
+                                     model=model, params=_with_protocol(grid, params, mix, k),
+                                     eval=grid.eval, data=data)
                     specs.setdefault(spec.trial_id, spec)
     return list(specs.values())
+
+
+def _with_protocol(grid: GridSpec, params: dict, train_mix: str | None, k: int) -> dict:
+    """`params` with the chosen settings of the trial's searched cell (`protocol:`) applied: the
+    values themselves go into the hashed params, the search they came from into `protocol_extra`."""
+    found = grid.protocol.for_cell(train_mix, k) if grid.protocol else None
+    if found is None:
+        return params
+    return apply_settings(params, found[1])
+
+
+def protocol_extra(grid: GridSpec, spec: TrialSpec) -> dict:
+    """What a trial stores (in its extra, not its id) about the protocol it ran under."""
+    found = grid.protocol.for_cell(spec.train_mix, spec.k) if grid.protocol else None
+    if found is None:
+        return {}
+    used = {path for path in found[1] if path.split(".")[0] in spec.params}
+    if not used:
+        return {}
+    return {"protocol": {"from": grid.protocol.from_, "cell": found[0], "settings": sorted(used),
+                         **grid.protocol.source}}

@@ -100,9 +100,48 @@ def load_grid(path: str | Path) -> GridSpec:
                         f"got {type(raw).__name__ if raw is not None else 'an empty file'}")
     raw.setdefault("name", re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.") or "grid")
     try:
-        return parse_grid(raw)
+        search_only = _search_defaults(raw)
+        _read_protocol(raw, path)
+        grid = parse_grid(raw)
     except GridError as exc:
         raise GridError(f"{path}: {exc}") from None
+    grid._search_only = search_only
+    return grid
+
+
+def _search_defaults(raw: dict) -> bool:
+    """A search-only grid needs no `grid:` block: its searched cells stand in for it (checked like
+    any grid; `harness run` refuses such a grid). True when the block was made here."""
+    search = raw.get("search")
+    if not isinstance(search, dict) or "grid" in raw:
+        return False
+    method = search.get("method", "tallrec")
+    raw["grid"] = {"method": [method], "k": search.get("k"), "train_mix": search.get("train_mix")}
+    if "variant" in search or method == "tallrec":
+        raw["grid"]["variant"] = {method: [search.get("variant", "RT")]}
+    return True
+
+
+def _read_protocol(raw: dict, grid_path: Path) -> None:
+    """`protocol: {from: FILE}`: FILE (a search's chosen fragment, relative to the grid file or
+    the working directory) read into the block, so its settings and source go with the grid."""
+    ref = raw.get("protocol")
+    if not isinstance(ref, dict) or not isinstance(ref.get("from"), str):
+        return
+    candidates = [grid_path.parent / ref["from"], Path(ref["from"])]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise GridError(f"protocol.from: {ref['from']} not found (run `harness search` on the "
+                        "search grid first; it writes <name>.chosen.yaml)")
+    try:
+        chosen = yaml.load(found.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise GridError(f"protocol.from: {found} is not a readable YAML file ({' '.join(str(exc).split())[:160]})") from None
+    block = (chosen or {}).get("protocol") if isinstance(chosen, dict) else None
+    if not isinstance(block, dict) or not isinstance(block.get("cells"), dict):
+        raise GridError(f"protocol.from: {found} has no `protocol: {{source:, cells:}}` block "
+                        "(the fragment `harness search` writes)")
+    raw["protocol"] = {**ref, "source": block.get("source") or {}, "cells": block["cells"]}
 
 
 def parse_grid(raw: dict) -> GridSpec:

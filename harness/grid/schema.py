@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt
 
 from harness.core.config import ATConfig, BaselineConfig, LoraConfig, ModelConfig, TrainingConfig
 from harness.core.datasets import DatasetConfig, mix_domains
 from harness.core.methods import MethodInfo
 from harness.core.spec import DataSpec, EvalSpec
+from harness.grid.search import ProtocolRef, SearchSpec
 
 BLOCKS: dict[str, type[BaseModel]] = {"lora": LoraConfig, "training": TrainingConfig,
                                       "at": ATConfig, "baseline": BaselineConfig}
@@ -87,6 +88,11 @@ class GridSpec(_Strict):
     keep_adapters: bool = True
     ray: RayOptions = RayOptions()
     overrides: dict[str, MethodOverride] = {}
+    # A protocol search on validation rows (`harness search`), and a search's chosen settings
+    # applied to this grid's trained cells (`protocol: {from: <grid>.chosen.yaml}`).
+    search: SearchSpec | None = None
+    protocol: ProtocolRef | None = None
+    _search_only: bool = PrivateAttr(default=False)   # no `grid:` block: `harness search` only
 
     # -- derived ---------------------------------------------------------------------------
     def model_choices(self) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from harness.core.methods import method_info
 from harness.core.provenance import PROJECT_ROOT
 from harness.core.spec import TrialSpec
 from harness.grid import GridSpec, expand, load_grid
+from harness.grid.expand import protocol_extra
 from harness.run.store import Store
 
 GRID_DIRS = (PROJECT_ROOT / "grids", Path(__file__).resolve().parents[1] / "grids")
@@ -94,6 +95,9 @@ def check_models(specs: list[TrialSpec], grid_path) -> None:
 def plan_run(grid: str | Path, db: str | Path | None = None, rerun_failed: bool = False) -> Plan:
     grid_path = resolve_grid_path(grid)
     spec = load_grid(grid_path)
+    if spec._search_only:   # its cells would be run on the test split: not what a search grid means
+        raise HarnessError(f"{grid_path} is a search grid (a `search:` block, no `grid:` block): run "
+                           "`harness search` on it, and `harness run` on the grid that uses its choice")
     specs = expand(spec)
     check_models(specs, grid_path)
     store = Store(Path(db or spec.store))
@@ -158,7 +162,8 @@ def tune_options(grid: GridSpec, storage_path: Path, address: str | None = None,
                        num_cpus=ray.num_cpus, num_gpus=ray.num_gpus, gpu_leak_mb=ray.gpu_leak_mb,
                        imports=tuple(grid.imports),
                        raw_dir=str(Path(raw_dir).resolve()) if raw_dir else None,
-                       cache_dir=os.environ.get("HARNESS_CACHE_DIR"), keep_adapters=grid.keep_adapters)
+                       cache_dir=os.environ.get("HARNESS_CACHE_DIR"), keep_adapters=grid.keep_adapters,
+                       trial_extra=lambda spec: protocol_extra(grid, spec))
 
 
 @dataclass

@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS predictions (
     trial_id VARCHAR, eval_domain VARCHAR, sample_id VARCHAR, label TINYINT, score DOUBLE,
     user_id VARCHAR
 );
+CREATE TABLE IF NOT EXISTS search_trials (
+    run_id VARCHAR, cell VARCHAR, tune_trial VARCHAR, trial_id VARCHAR, settings JSON,
+    metric VARCHAR, mode VARCHAR, objective DOUBLE, status VARCHAR, passes INTEGER, history JSON,
+    chosen BOOLEAN, PRIMARY KEY (run_id, cell, tune_trial)
+);
 CREATE OR REPLACE VIEW results AS
 SELECT t.method, t.variant, t.train_mix, t.k, t.seed, m.eval_domain, m.split, m.auc, m.n, m.n_pos,
        t.model, t.wall_s, t.trial_id, t.run_id, t.device, t.finished_at

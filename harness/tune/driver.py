@@ -213,7 +213,8 @@ def run_trials(specs: list[TrialSpec], options: TuneOptions, store, run_id: str,
               # the run directory: trained adapters go to its adapters/<trial id>/
               "artifacts_dir": str(Path(options.storage_path).resolve() / run_id) if options.keep_adapters else None}
     configs = [{"spec_id": s.trial_id, "spec": s.canonical_json(), "resources": resources[s.trial_id],
-                "label": s.label(), **common} for s in launch_order(specs)]
+                "label": s.label(), "extra": options.trial_extra(s) if options.trial_extra else {},
+                **common} for s in launch_order(specs)]
     recorder = Recorder({s.trial_id: s for s in specs}, store, run_id,
                         options.max_retries, observer, journal=journal)
     os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(min(len(specs), 256))

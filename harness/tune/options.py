@@ -36,3 +36,5 @@ class TuneOptions:
     raw_dir: str | None = None
     cache_dir: str | None = None
     keep_adapters: bool = True        # trained adapters kept under <run dir>/adapters/<trial id>
+    # spec -> what its stored result's extra also records (the protocol it ran under); not in its id
+    trial_extra: Callable[[TrialSpec], dict] | None = None

@@ -90,6 +90,7 @@ class HarnessTrainable(tune.Trainable):
         ctx = TrialContext(raw_dir=config["raw_dir"], artifacts_dir=config.get("artifacts_dir"),
                            **({"cache_dir": config["cache_dir"]} if config["cache_dir"] else {}))
         result = run_trial(spec, ctx)
+        result.extra.update(config.get("extra") or {})
         del spec, ctx
         memory = release_accelerator_memory()
         if memory:

@@ -293,7 +293,7 @@ def test_cli_report_and_broken_query(store, tmp_path):
     assert bad.stderr.startswith("error: section 'bad-one' (Bad one): SQL error: Binder Error")
     assert "Traceback" not in bad.stderr
     listed = run("--list")
-    assert listed.stdout.split() == ["paper"]
+    assert listed.stdout.split() == ["paper", "search"]
 
 
 def test_a_user_spec_can_extend_paper_with_one_query(store, tmp_path):

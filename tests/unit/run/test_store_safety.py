@@ -101,7 +101,7 @@ def test_ctrl_c_interrupts_a_running_query(store):
 
 def test_check_passes_a_good_store_and_run_start_takes_a_backup(store):
     health = scan(store.path)
-    assert health.tables == 5 and health.rows > 36000
+    assert health.tables == 6 and health.rows > 36000
     prepared = prepare_for_run(store)
     assert prepared.backup == backup_path(store.path)
     assert Store(prepared.backup).query("SELECT count(*) AS n FROM trials").n[0] == 6

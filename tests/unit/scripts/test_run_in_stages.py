@@ -74,3 +74,38 @@ def test_rerun_failed_is_passed_on_to_each_stage(tmp_path):
     assert run_in_stages.main(argv + ["--rerun-failed"]) == 0
     first, second = log.read_text().splitlines()
     assert "--rerun-failed" not in first and second.endswith(" --rerun-failed")
+
+
+def test_cpu_paper_v2_stages_cover_both_splits_under_the_chosen_protocol(tmp_path, monkeypatch):
+    """The v2 study: every stage reads the search's fragment; K=256 comes before K=64 and K=16;
+    the users-split stages train and score on movie-users only, with movie's chosen settings."""
+    from harness.grid.expand import protocol_extra
+    from harness.grid.load import load_grid
+
+    (tmp_path / "grids").mkdir()
+    cells = {f"{mix}@K{k}": {"training.learning_rate": lr, "training.steps.per_sample": 0.5}
+             for mix, lr in (("movie", 2e-4), ("book", 4e-4)) for k in (64, 256)}
+    (tmp_path / "grids" / "cpu-paper-v2.chosen.yaml").write_text(
+        yaml.safe_dump({"protocol": {"source": {"search_run": "r1"}, "cells": cells}}))
+    monkeypatch.chdir(tmp_path)    # the fragment's path is relative to the working directory
+    stages = run_in_stages.stage_grids(REPO / "grids/cpu-paper-v2.yaml", REPO / "grids/cpu-paper-v2.stages.yaml")
+    names = [name for name, _ in stages]
+    assert names.index("movie-k256") < names.index("movie-k64") < names.index("movie-k16")
+    assert names.index("users-k256") < names.index("users-k64")
+    seen = {}
+    for i, (name, raw) in enumerate(stages):
+        path = tmp_path / f"{i:02d}-{name}.yaml"
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        grid = load_grid(path)
+        for spec in expand(grid):
+            seen[spec.trial_id] = spec
+            users = spec.train_mix == "movie-users" or tuple(spec.eval.domains) == ("movie-users",)
+            assert users == name.startswith("users"), (name, spec.label())
+            if spec.method == "tallrec" and spec.variant in ("RT", "full"):
+                mix = "movie" if spec.train_mix == "movie-users" else spec.train_mix
+                assert spec.params["training"]["learning_rate"] == (2e-4 if mix == "movie" else 4e-4)
+                assert protocol_extra(grid, spec)["protocol"]["search_run"] == "r1"
+    everything = {s.trial_id for s in expand(load_grid(tmp_path / f"{len(stages) - 1:02d}-all.yaml"))}
+    staged_tallrec = {i for i, s in seen.items() if s.method == "tallrec" and s.train_mix in ("movie", "book")}
+    assert staged_tallrec <= everything
+    assert sum(s.train_mix == "movie-users" for s in seen.values()) == 3 * 3 * (2 + 8)

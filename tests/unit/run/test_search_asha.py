@@ -1,0 +1,55 @@
+"""ASHA stops trailing search trials from the validation passes they report (`tune.report` through
+the validation hook), every trial is stored, and the best finished one is chosen. A test-only
+method (tests/fixtures/search_methods.py) stands in for training: seconds, no model."""
+import json
+
+import pytest
+import yaml
+
+from harness.run.search import run_search
+from harness.run.store import Store
+
+GRID = """name: asha
+imports: [tests.fixtures.search_methods]
+search:
+  method: test-search
+  variant: fit
+  train_mix: [movie]
+  k: [8]
+  metric: auc
+  num_samples: 1
+  valid_samples: 40
+  scheduler: {name: asha, grace_period: 1, reduction_factor: 2, max_t: 10}
+  space:
+    training.learning_rate: {grid: [1.0e-2, 3.0e-3, 1.0e-3, 1.0e-4, 1.0e-5, 1.0e-6]}
+resources: {cpus_per_trial: 1}
+ray: {num_cpus: 2}
+"""
+
+
+@pytest.mark.timeout(300)
+def test_asha_stops_trailing_trials_and_every_trial_is_stored(tmp_path):
+    grid = tmp_path / "asha.search.yaml"
+    grid.write_text(GRID)
+    db = tmp_path / "r.duckdb"
+    report = run_search(grid, db=db)
+
+    (cell,) = report.cells
+    assert cell.chosen == {"training.learning_rate": 1e-2} and cell.objective == 1.0
+    rows = Store(db).query("SELECT * FROM search_trials")
+    assert len(rows) == 6 and rows["chosen"].sum() == 1
+    stopped = rows[rows["status"] == "stopped"]
+    assert len(stopped) >= 1, rows[["settings", "status", "passes"]]        # ASHA cut someone
+    assert (stopped["passes"] < 4).all() and stopped["objective"].isna().all()
+    complete = rows[rows["status"] == "complete"]
+    assert (complete["passes"] == 4).all()
+    # the stopped ones are the worse ones: none beats a finished trial's learning rate
+    rate = lambda frame: frame["settings"].map(lambda s: json.loads(s)["training.learning_rate"])  # noqa: E731
+    assert rate(stopped).max() < rate(complete).max()
+    # validation only: every stored search trial evaluated the valid split
+    store = Store(db)
+    assert store.query("SELECT DISTINCT split FROM metrics")["split"].tolist() == ["valid"]
+    assert all(json.loads(c)["eval"]["split"] == "valid" for c in store.query("SELECT config FROM trials")["config"])
+    chosen = yaml.safe_load((tmp_path / "asha.chosen.yaml").read_text())["protocol"]
+    assert chosen["cells"] == {"movie@K8": {"training.learning_rate": 0.01}}
+    assert chosen["source"]["search_run"] == report.run_id

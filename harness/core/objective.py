@@ -23,7 +23,9 @@ _HOOK: ContextVar[Callable[[int, pd.DataFrame], None] | None] = ContextVar("vali
 
 def objective_value(name: str, frame: pd.DataFrame) -> float | None:
     """The metric `name` of validation rows (columns user_id, label, score); None where it is
-    undefined (one class only; for uauc, no user with both labels)."""
+    undefined (one class only; for uauc, no user with both labels). `uauc` is the user-averaged
+    AUC where the split repeats users; on a split with one row per user (Book) there is nothing
+    within a user to rank, and it is the pooled AUC, as issue 25 specifies."""
     from sklearn.metrics import log_loss
 
     from harness.core.metrics import compute_auc
@@ -35,6 +37,8 @@ def objective_value(name: str, frame: pd.DataFrame) -> float | None:
         return compute_auc(labels, frame["score"])
     if name == "logloss":
         return float(log_loss(labels, frame["score"].clip(1e-7, 1 - 1e-7), labels=[0, 1]))
+    if frame["user_id"].notna().all() and not frame["user_id"].duplicated().any():
+        return compute_auc(labels, frame["score"])      # one row per user: pooled AUC
     return user_averaged_auc(frame)
 
 

@@ -126,3 +126,14 @@ def test_protocol_use_maps_an_unsearched_train_mix(tmp_path):
     spec = next(s for s in expand(grid) if s.variant == "RT" and s.k == 256)
     assert spec.params["training"]["batch_size"] == 16
     assert protocol_extra(grid, spec)["protocol"]["cell"] == "movie@K256"
+
+
+def test_uauc_is_the_pooled_auc_where_no_user_repeats():
+    """Book's splits hold one sample per user: nothing to rank within a user, so the search's
+    objective there is the pooled AUC (issue 25: UAUC where a split repeats users), not undefined."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"user_id": ["a", "b", "c", "d"], "label": [1, 0, 1, 0],
+                          "score": [0.9, 0.2, 0.4, 0.6]})
+    assert user_averaged_auc(frame) is None
+    assert objective_value("uauc", frame) == pytest.approx(objective_value("auc", frame)) == 0.75

@@ -2,8 +2,8 @@
 training reports each validation pass (so Ray Tune's schedulers can stop bad trials early).
 
 `objective_value(name, frame)` is the one place a search computes its metric from (user_id,
-label, score) rows; once the metric registry lands (harness/core/metrics.py) it should look the
-name up there instead. The hook is process-local (a ContextVar): `harness.tune.search` sets it
+label, score) rows, through the metric registry (harness.core.metrics). The hook is
+process-local (a ContextVar): `harness.tune.search` sets it
 around a search trial; training calls `report_validation` after every validation pass and
 knows nothing of Ray.
 """
@@ -15,40 +15,30 @@ from typing import Callable
 
 import pandas as pd
 
-# name -> the direction that is better (a search's default `mode`)
-OBJECTIVES = {"auc": "max", "uauc": "max", "logloss": "min"}
-
 _HOOK: ContextVar[Callable[[int, pd.DataFrame], None] | None] = ContextVar("validation_hook", default=None)
 
 
+def better_direction(name: str) -> str:
+    """A search's default `mode` for the registered metric `name` (an unknown name: one line
+    listing the registered ones)."""
+    from harness.core.metrics import get_metric
+
+    return "max" if get_metric(name).higher_is_better else "min"
+
+
 def objective_value(name: str, frame: pd.DataFrame) -> float | None:
-    """The metric `name` of validation rows (columns user_id, label, score); None where it is
-    undefined (one class only; for uauc, no user with both labels). `uauc` is the user-averaged
-    AUC where the split repeats users; on a split with one row per user (Book) there is nothing
-    within a user to rank, and it is the pooled AUC, as issue 25 specifies."""
-    from sklearn.metrics import log_loss
+    """The registered metric `name` of validation rows (columns user_id, label, score); None
+    where it is undefined (one class only; for uauc, no user with both labels). `uauc` is the
+    user-averaged AUC where the split repeats users; on a split with one row per user (Book)
+    there is nothing within a user to rank, and it is the pooled AUC, as issue 25 specifies."""
+    from harness.core.metrics import AUC, get_metric
 
-    from harness.core.metrics import compute_auc
-
-    if name not in OBJECTIVES:
-        raise ValueError(f"unknown search metric {name!r}; known: {', '.join(OBJECTIVES)}")
-    labels = frame["label"].astype(int)
-    if name == "auc":
-        return compute_auc(labels, frame["score"])
-    if name == "logloss":
-        return float(log_loss(labels, frame["score"].clip(1e-7, 1 - 1e-7), labels=[0, 1]))
-    if frame["user_id"].notna().all() and not frame["user_id"].duplicated().any():
-        return compute_auc(labels, frame["score"])      # one row per user: pooled AUC
-    return user_averaged_auc(frame)
-
-
-def user_averaged_auc(frame: pd.DataFrame) -> float | None:
-    """UAUC: the mean of per-user AUCs over the users with both labels (CoLLM's UAUC)."""
-    from harness.core.metrics import compute_auc
-
-    aucs = [compute_auc(g["label"], g["score"]) for _, g in frame.groupby("user_id", sort=False)]
-    aucs = [a for a in aucs if a is not None]
-    return float(sum(aucs) / len(aucs)) if aucs else None
+    metric = get_metric(name)
+    users = frame["user_id"]
+    if metric.per_user and users.notna().all() and not users.duplicated().any():
+        metric = AUC                                       # one row per user: pooled AUC
+    return metric.evaluate(frame["label"], frame["score"],
+                           users.to_numpy() if metric.per_user else None).value
 
 
 @contextlib.contextmanager

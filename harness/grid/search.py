@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from harness.core.objective import OBJECTIVES
+from harness.core.objective import better_direction
+from harness.core.registry import UnknownName
 
 MIN_VALID_ROWS = 256   # fewer validation rows per domain: a search's choice is noise (warned)
 KINDS = ("choice", "grid", "loguniform", "uniform")
@@ -92,15 +93,17 @@ class SearchSpec(_Strict):
 
     @model_validator(mode="after")
     def _metric(self):
-        if self.metric not in OBJECTIVES:
-            raise ValueError(f"unknown metric {self.metric!r}; known: {', '.join(OBJECTIVES)}")
+        try:
+            better_direction(self.metric)
+        except UnknownName as exc:              # pydantic reports ValueErrors as grid errors
+            raise ValueError(str(exc)) from None
         if not self.space:
             raise ValueError("space: name at least one setting to explore (e.g. training.learning_rate)")
         return self
 
     @property
     def direction(self) -> str:
-        return self.mode or OBJECTIVES[self.metric]
+        return self.mode or better_direction(self.metric)
 
     def cells(self) -> list[str]:
         return [cell_name(mix, k) for mix in self.train_mix for k in self.k]

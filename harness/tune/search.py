@@ -85,7 +85,7 @@ def search_trial(config: dict) -> None:
 
         frame = pd.concat(list(result.predictions.values()), ignore_index=True)
         frame["user_id"] = frame["sample_id"].map(users)
-        final = objective_value(metric, frame) if frame["user_id"].notna().all() or metric != "uauc" else None
+        final = objective_value(metric, frame)
     report = {"final": True, "harness_payload": pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)}
     report[key] = final if final is not None else (math.inf if config["mode"] == "min" else -math.inf)
     tune.report(report)

@@ -7,7 +7,7 @@ import pytest
 
 from harness.cli.main import main
 from harness.core.config import TrainingConfig
-from harness.core.objective import objective_value, user_averaged_auc
+from harness.core.objective import objective_value
 from harness.grid import expand, load_grid
 from harness.grid.errors import GridError
 from harness.grid.expand import protocol_extra
@@ -37,7 +37,7 @@ def write(tmp_path: Path, text: str, name: str = "g.yaml") -> Path:
     ("training.batch_size", "{choice: [4, 0]}", "uauc", "choice value 0 is not allowed"),
     ("training.learnin_rate", "{choice: [1.0e-4]}", "uauc", "unknown setting: training has no field 'learnin_rate'"),
     ("baseline.learning_rate", "{choice: [1.0e-4]}", "uauc", "unknown setting"),
-    ("training.learning_rate", "{choice: [1.0e-4]}", "gauc", "unknown metric 'gauc'; known: auc, uauc, logloss"),
+    ("training.learning_rate", "{choice: [1.0e-4]}", "gauc", "unknown metric 'gauc'; registered: auc, logloss, uauc"),
 ])
 def test_bad_search_block_is_one_line_exit_2(tmp_path, capsys, setting, rng, metric, message):
     grid = write(tmp_path, SEARCH.format(setting=setting, rng=rng, metric=metric))
@@ -115,7 +115,7 @@ def test_uauc_averages_users_with_both_labels():
 
     frame = pd.DataFrame({"user_id": ["a", "a", "a", "b", "b", "c"], "label": [1, 0, 0, 1, 0, 1],
                           "score": [0.9, 0.1, 0.95, 0.2, 0.8, 0.5]})
-    assert user_averaged_auc(frame) == pytest.approx((0.5 + 0.0) / 2)     # c has one label: left out
+    assert objective_value("uauc", frame) == pytest.approx((0.5 + 0.0) / 2)     # c has one label: left out
     assert objective_value("auc", frame) != objective_value("uauc", frame)
 
 
@@ -135,5 +135,4 @@ def test_uauc_is_the_pooled_auc_where_no_user_repeats():
 
     frame = pd.DataFrame({"user_id": ["a", "b", "c", "d"], "label": [1, 0, 1, 0],
                           "score": [0.9, 0.2, 0.4, 0.6]})
-    assert user_averaged_auc(frame) is None
     assert objective_value("uauc", frame) == pytest.approx(objective_value("auc", frame)) == 0.75

@@ -25,7 +25,10 @@ from harness.core.errors import one_line
 from harness.run.store import SCHEMA_VERSION, Store, StoreError, connect, damaged, is_damage
 
 TABLES = {"runs": "run_id", "trials": "trial_id", "metrics": "trial_id, eval_domain, split",
-          "predictions": "trial_id, eval_domain, sample_id"}
+          "predictions": "trial_id, eval_domain, sample_id",
+          "search_trials": "run_id, cell, tune_trial"}
+# Tables newer than the first dumps: a dump (or a store) without one loads (dumps) with none.
+OPTIONAL_TABLES = {"search_trials"}
 MANIFEST = "store.json"
 MAX_MANIFEST_BYTES = 1 << 20   # a real manifest is ~200 bytes
 
@@ -73,7 +76,10 @@ def dump(db: str | Path, out_dir: str | Path) -> dict:
         con = connect(db, read_only=True, wait_s=10.0)
         version = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
         rows = {}
+        present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         for table, order in TABLES.items():
+            if table in OPTIONAL_TABLES and table not in present:
+                continue
             con.execute(f"COPY (SELECT * FROM {table} ORDER BY {order}) TO "
                         f"{_quote(out_dir / (table + '.parquet'))} (FORMAT parquet, COMPRESSION zstd)")
             rows[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -115,7 +121,7 @@ def read_manifest(in_dir: Path) -> dict:
         first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": "nested too deeply"}
         where = ".".join(map(str, first["loc"])) or "the top level"
         raise StoreError(f"{bad} ({MANIFEST}: {where}: {first['msg']})") from None
-    missing = [t for t in TABLES if t not in manifest.rows]
+    missing = [t for t in TABLES if t not in manifest.rows and t not in OPTIONAL_TABLES]
     if missing:
         raise StoreError(f"{bad} ({MANIFEST}: rows lacks {', '.join(missing)})")
     return manifest.model_dump()
@@ -129,7 +135,8 @@ def load(in_dir: str | Path, db: str | Path) -> dict:
     if version > SCHEMA_VERSION:
         raise StoreError(f"{in_dir} holds schema version {version}, newer than this harness "
                          f"({SCHEMA_VERSION}); upgrade tallrec-harness")
-    missing = [t for t in TABLES if not (in_dir / f"{t}.parquet").exists()]
+    tables = [t for t in TABLES if t in expected]
+    missing = [t for t in tables if not (in_dir / f"{t}.parquet").exists()]
     if missing:
         raise StoreError(f"{in_dir} lacks {', '.join(t + '.parquet' for t in missing)}")
     if db.exists() or db.is_symlink():   # a dangling link would create a file where it points
@@ -138,7 +145,7 @@ def load(in_dir: str | Path, db: str | Path) -> dict:
     try:
         with store.writer() as con:
             con.execute("BEGIN")
-            for table in TABLES:
+            for table in tables:
                 got = _insert(con, table, in_dir / f"{table}.parquet")
                 if got != expected[table]:
                     raise StoreError(f"{in_dir}/{table}.parquet holds {got} rows, its manifest "

@@ -163,3 +163,28 @@ def test_rows_that_do_not_belong_to_their_spec_are_refused(dumped, tmp_path, sql
     with pytest.raises(StoreError, match=part):
         load(folder, tmp_path / "n.duckdb")
     assert not (tmp_path / "n.duckdb").exists()
+
+
+def test_search_trials_travel_with_a_dump_and_older_dumps_load_without_them(tmp_path):
+    """A v2 study ships its search as Parquet too; a dump made before `search_trials` existed
+    (the committed cpu-smollm2 store) still loads, with no search trials."""
+    from harness.run.dump import dump, load
+    from harness.run.store import Store
+
+    src = tmp_path / "src.duckdb"
+    with Store(src).writer() as con:
+        con.execute("INSERT INTO search_trials VALUES ('r1', 'movie@K64', 't0', NULL, '{\"lr\": 1}', "
+                    "'uauc', 'max', 0.61, 'complete', 2, '[0.6, 0.61]', true)")
+    dump(src, tmp_path / "d")
+    assert json.loads((tmp_path / "d" / "store.json").read_text())["rows"]["search_trials"] == 1
+    load(tmp_path / "d", tmp_path / "back.duckdb")
+    with Store(tmp_path / "back.duckdb").reader() as con:
+        assert con.execute("SELECT cell, objective, chosen FROM search_trials").fetchall() == [
+            ("movie@K64", 0.61, True)]
+    (tmp_path / "d" / "search_trials.parquet").unlink()
+    manifest = json.loads((tmp_path / "d" / "store.json").read_text())
+    del manifest["rows"]["search_trials"]
+    (tmp_path / "d" / "store.json").write_text(json.dumps(manifest))
+    load(tmp_path / "d", tmp_path / "old.duckdb")
+    with Store(tmp_path / "old.duckdb").reader() as con:
+        assert con.execute("SELECT count(*) FROM search_trials").fetchone()[0] == 0

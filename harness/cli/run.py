@@ -6,7 +6,9 @@ GRID is a file, or the name of a shipped grid (`demo`, `paper`, `smoke` -> grids
 Re-running the same grid skips every trial already stored (complete or failed: a failed trial is
 retried with --rerun-failed). Exit code 0 when every trial of the grid is complete, 1 when some
 failed, 2 for a problem with the grid, the store or the cluster (nothing is written then), 75
-when the store stayed busy past the end (results wait in the run's journal; the next run stores them).
+when the store stayed busy past the end (results wait in the run's journal; the next run or
+`harness status` stores them). A reader holding the store open never stops a run: it starts and
+finishes without the store's write lock, and Ctrl-C ends its wait for the store at once.
 """
 from __future__ import annotations
 
@@ -46,8 +48,13 @@ def print_plan(console: Console, frame, title: str) -> None:
 def main(args) -> int:
     console = Console()
     plan = plan_run(args.grid, db=args.db, rerun_failed=args.rerun_failed)
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if plan.ingested:
         console.print(f"stored {plan.ingested} journaled result(s) of an earlier run whose driver had stopped")
+    if plan.waiting:
+        console.print(f"[yellow]{plan.waiting} result(s) of earlier runs wait in their journals "
+                      f"(the store is busy); they count as done and are not run again[/]")
     print_plan(console, plan.frame(), f"plan: {plan.grid.name} ({plan.grid_path}) -> {plan.store.path}")
     if args.dry_run:
         return 0
@@ -59,6 +66,8 @@ def main(args) -> int:
         return 1 if failed else 0
 
     def started(report) -> None:
+        for note in report.notes:
+            console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
         if report.ray_init_s:
             console.print(f"Ray: {'joined ' + report.address if report.address else 'local'} "
                           f"in {report.ray_init_s:.1f}s; run {report.run_id}, {len(todo)} trials; "
@@ -80,9 +89,11 @@ def _print_outcome(console: Console, plan, report) -> int:
         console.print(f"[yellow]warning:[/] {label} left {mb:.0f} MiB of GPU memory allocated after "
                       "cleanup; set ray.reuse_actors: false if workers run out of memory")
     if report.journaled:   # computed, kept on disk, not yet in the (busy) store
-        console.print(f"[yellow]{report.journaled} finished result(s) are journaled in "
-                      f"{report.run_dir}/journal, not yet in {store.path} ({report.store_error}); "
-                      "`harness status` or the next `harness run` stores them[/]")
+        console.print(f"[yellow]{report.journaled} finished result(s) are waiting in "
+                      f"{report.run_dir}/journal, not yet in {store.path}, because "
+                      f"{report.store_error or 'the store could not be written'}; "
+                      "`harness status` or the next `harness run` stores them[/]",
+                      highlight=False, soft_wrap=True)
         return 75
     final = store.trial_status()
     failed = sum(final.get(i) == "failed" for i in ids)

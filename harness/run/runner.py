@@ -104,7 +104,8 @@ def plan_run(grid: str | Path, db: str | Path | None = None, rerun_failed: bool 
         from harness.run.health import scan
 
         scan(store.path, store.wait_s)
-    ingested = ingest_journals(store)
+    with _short_wait(store):
+        ingested = ingest_journals(store)
     stored = store.trial_status()
     # A result held in a journal (the store was busy) is never computed again: it counts as stored.
     for trial_id, status in ingested.waiting.items():
@@ -240,37 +241,48 @@ def run_grid(plan: Plan, address: str | None = None, raw_dir: str | None = None,
 
     grid, store = plan.grid, plan.store
     storage = storage_root(grid, store.path)
-    report = RunReport(notes=prepare_store(store, storage))
-    options = tune_options(grid, storage, address=address, raw_dir=raw_dir)
-    report.address = options.address
-    report.run_id = new_run_id()
+    report = RunReport(run_id=new_run_id())
     try:
+        report.notes = prepare_store(store, storage)
+        options = tune_options(grid, storage, address=address, raw_dir=raw_dir)
+        report.address = options.address
         _run(plan, options, storage, report, console, on_start, store_wait_s)
     except Exception as exc:
         disk = disk_error(exc)
         if disk is None:
             raise
+        if report.run_dir is None:
+            raise HarnessError(f"cannot start the run (store {store.path}, run folder {storage}): "
+                               f"{disk}; free space and run the grid again") from None
         raise HarnessError(f"run {report.run_id} stopped: {disk}; the results computed before are "
-                           f"stored or journaled in {storage / report.run_id}/journal; free space "
-                           "and run the grid again") from None
+                           f"stored or journaled in {report.run_dir}/journal; free space and run "
+                           "the grid again") from None
     return report
 
 
 def disk_error(exc: BaseException) -> str | None:
-    """The real disk error (full, quota, read-only) behind `exc`, wherever Ray or DuckDB put it."""
+    """The real disk error (full, quota, read-only) behind `exc`, wherever Ray or DuckDB put it:
+    a HarnessError naming it, an OSError in the chain, else the line of a wrapped traceback."""
     import errno
 
-    seen = set()
+    from harness.tune.writer import DiskFull
+
+    chain, seen = [], set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-            where = f"{exc.filename}: " if exc.filename else ""
-            return f"{where}{exc.strerror or exc}"
-        text = str(exc)
-        for marker in ("No space left on device", "Disk quota exceeded", "Read-only file system"):
-            if marker in text:
-                return " ".join(text.split())[:300]
+        chain.append(exc)
         exc = exc.__cause__ or exc.__context__
+    for e in chain:
+        if isinstance(e, DiskFull):
+            return str(e)
+    for e in chain:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            return f"{e.filename}: {e.strerror}" if e.filename else f"{e.strerror or e}"
+    for e in chain:
+        for line in reversed(str(e).splitlines()):
+            if any(m in line for m in ("No space left on device", "Disk quota exceeded",
+                                        "Read-only file system")):
+                return line.strip()[:300]
     return None
 
 
@@ -311,11 +323,17 @@ def _run(plan: Plan, options, storage: Path, report: RunReport, console, on_star
             report.missing = [s for s in todo if s.trial_id not in outcome.results]
             report.status = "interrupted" if report.missing else \
                 ("failed" if outcome.failed else "finished")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:   # a second Ctrl-C: end now, the store is not waited for
             report.status = "interrupted"
+            with contextlib.suppress(OSError):
+                journal.end_run(report.status)
+            journal.release()
             raise
-        finally:
+        except BaseException:
+            report.status = "error"
             _end_run(store, journal, report.run_id, report.status, record_row)
+            raise
+        _end_run(store, journal, report.run_id, report.status, record_row)
 
 
 def _write_plan(plan: Plan, run_dir: Path, run_id: str) -> tuple:

@@ -70,6 +70,10 @@ _DAMAGE = ("corrupt database file", "could not read enough bytes", "not a valid 
            "failure while replaying wal", "does not match stored checksum")
 
 
+# What DuckDB says when the disk refuses a write (kept as the real error in a StoreError).
+_DISK_FULL = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+
+
 def backup_path(path: str | Path) -> Path:
     """The rolling copy taken at each run start, once the store has passed its check."""
     return Path(f"{path}.bak")
@@ -178,6 +182,8 @@ class Store:
         except duckdb.Error as exc:
             if is_damage(exc):   # found mid-write: say so, not a checksum traceback
                 raise damaged(self.path, exc) from None
+            if any(m in str(exc) for m in _DISK_FULL):
+                raise StoreError(f"cannot write {self.path}: {one_line(exc)[:240]}") from exc
             raise
         finally:
             con.close()

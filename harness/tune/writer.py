@@ -66,8 +66,10 @@ class StoreWriter:
             except OSError as exc:
                 self.queue.put((result, None))    # the store may still take this one
                 if exc.errno in _DISK:   # ... but the run stops: nothing later could be kept
-                    raise DiskFull(f"cannot journal trial {result.trial_id[:12]}: "
-                                   f"{exc.filename or ''}: {exc.strerror or exc}") from exc
+                    folder = getattr(self.journal, "dir", None)
+                    where = f" in {folder}" if folder else ""
+                    raise DiskFull(f"cannot journal trial {result.trial_id[:12]}{where}: "
+                                   f"{exc.strerror or exc}") from exc
                 log.error("could not journal %s: %s", result.trial_id[:12], exc)
                 return
         self.queue.put((result, entry))

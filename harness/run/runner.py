@@ -248,6 +248,10 @@ def run_grid(plan: Plan, address: str | None = None, raw_dir: str | None = None,
         report.address = options.address
         _run(plan, options, storage, report, console, on_start, store_wait_s)
     except Exception as exc:
+        from harness.tune.writer import DiskFull
+
+        if isinstance(exc, HarnessError) and not isinstance(exc, DiskFull):
+            raise                      # already one line that names the problem
         disk = disk_error(exc)
         if disk is None:
             raise
@@ -271,7 +275,8 @@ def disk_error(exc: BaseException) -> str | None:
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
+        # `raise ... from None` says the new error is the whole story: do not look behind it
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     for e in chain:
         if isinstance(e, DiskFull):
             return str(e)

@@ -1,6 +1,7 @@
 """`harness run GRID`: validate and expand a grid, skip what the store has, run the rest on Ray Tune.
 
     harness run GRID [--db PATH] [--dry-run] [--rerun-failed] [--address ADDR] [--raw-dir DIR]
+                     [--store-wait SECONDS]
 
 GRID is a file, or the name of a shipped grid (`demo`, `paper`, `smoke` -> grids/NAME.yaml).
 Re-running the same grid skips every trial already stored (complete or failed: a failed trial is
@@ -29,6 +30,9 @@ def add_arguments(parser) -> None:
                         help="also run the trials stored as failed")
     parser.add_argument("--address", default=None,
                         help="join this Ray cluster (e.g. auto, HOST:6379) instead of a local Ray")
+    parser.add_argument("--store-wait", type=float, default=30.0, metavar="SECONDS",
+                        help="after the last trial, wait this long for a store someone holds open; "
+                             "results not stored by then wait in the run's journal (default: 30)")
     parser.add_argument("--raw-dir", default=None,
                         help="raw datasets directory (default: $HARNESS_RAW_DIR, then the cache)")
 
@@ -47,6 +51,10 @@ def print_plan(console: Console, frame, title: str) -> None:
 
 def main(args) -> int:
     console = Console()
+    if not args.store_wait >= 0:
+        from harness.core.errors import HarnessError
+
+        raise HarnessError(f"--store-wait must be 0 or more seconds, not {args.store_wait:g}")
     plan = plan_run(args.grid, db=args.db, rerun_failed=args.rerun_failed)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
@@ -74,7 +82,7 @@ def main(args) -> int:
                           f"logs: {report.run_dir}", highlight=False)
 
     report = run_grid(plan, address=args.address, raw_dir=args.raw_dir, console=console,
-                      on_start=started)
+                      on_start=started, store_wait_s=args.store_wait)
     return _print_outcome(console, plan, report)
 
 

@@ -228,7 +228,7 @@ def _short_wait(store: Store, seconds: float = 2.0):
 
 
 def run_grid(plan: Plan, address: str | None = None, raw_dir: str | None = None,
-             console: Console | None = None, on_start=None, store_wait_s: float = 10.0) -> RunReport:
+             console: Console | None = None, on_start=None, store_wait_s: float = 30.0) -> RunReport:
     """Run `plan.todo` on Ray Tune; every result is journaled, then stored as it arrives.
 
     The run never needs the store to start or finish: the run row, each result and the end

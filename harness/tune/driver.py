@@ -237,7 +237,9 @@ def run_trials(specs: list[TrialSpec], options: TuneOptions, store, run_id: str,
         tuner.fit()
     finally:
         outcome.tune_s = time.perf_counter() - started
-        outcome.unwritten = recorder.writer.close(store_wait_s)
+        # interrupted (Ctrl-C stops Tune): the user wants out, not a wait for a busy store
+        done = len(recorder.results) >= len(specs)
+        outcome.unwritten = recorder.writer.close(store_wait_s if done else 0.0)
         outcome.store_errors = recorder.writer.errors
         outcome.results = recorder.results
         outcome.leaks = recorder.leaks

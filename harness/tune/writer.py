@@ -1,9 +1,11 @@
 """The driver's store writer: results are written on a background thread, in arrival order."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import queue
+import signal
 import threading
 import time
 from pathlib import Path
@@ -119,9 +121,24 @@ class StoreWriter:
         not written by then stays journaled (returned)."""
         self.deadline = time.monotonic() + timeout_s
         self.queue.put(None)
-        self.thread.join(timeout_s + 30)
+        with _ctrl_c_raises():   # Ctrl-C ends the wait at once; the rest stays journaled
+            self.thread.join(timeout_s + 30)
         while not self.queue.empty():
             item = self.queue.get_nowait()
             if item is not None:
                 self.unwritten.append(item[0])
         return self.unwritten
+
+
+@contextlib.contextmanager
+def _ctrl_c_raises():
+    """Python's own SIGINT handler while the run waits for the store: Ray and Tune install their
+    own, which swallow a Ctrl-C once Tune has stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

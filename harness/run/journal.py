@@ -224,3 +224,28 @@ def _ingest_end(store, run_id: str, end: Path, journal: Journal, out: Ingested) 
         out.errors.append(str(exc).splitlines()[0])
         return
     journal.remove(end)
+
+
+def ingest_journals(store):
+    """Store the journaled results of every run of `store` whose driver is gone (a killed
+    driver, or a store that stayed busy to the end): `harness run` and `harness status` call it.
+    Run folders come from trusted local configuration only (`rundirs`), and a folder counts
+    only if its plan.json names this store."""
+    from harness.run.rundirs import run_dirs
+    from harness.run.validate import BadFile, read_plan
+
+    out = Ingested()
+    if not store.path.exists():
+        return out
+    here = store.path.resolve()
+    for run_dir in run_dirs(store.path):
+        if not Journal(run_dir / "journal").pending():
+            continue
+        try:
+            plan = read_plan(run_dir)
+        except BadFile as exc:
+            out.warnings.append(f"{exc}; its journal is skipped")
+            continue
+        if Path(plan.db) == here:
+            ingest(store, plan.run_id, run_dir / "journal", out, plan=plan)
+    return out

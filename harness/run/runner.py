@@ -24,6 +24,7 @@ from harness.core.methods import method_info
 from harness.core.provenance import PROJECT_ROOT
 from harness.core.spec import TrialSpec
 from harness.grid import GridSpec, expand, load_grid
+from harness.run.journal import ingest_journals  # noqa: F401  (harness run and status call it)
 from harness.run.store import Store
 
 GRID_DIRS = (PROJECT_ROOT / "grids", Path(__file__).resolve().parents[1] / "grids")
@@ -115,32 +116,6 @@ def plan_run(grid: str | Path, db: str | Path | None = None, rerun_failed: bool 
             or (rerun_failed and stored[s.trial_id] == "failed")]
     return Plan(spec, grid_path, store, specs, stored, todo, ingested=ingested.stored,
                 waiting=len(ingested.waiting), warnings=ingested.warnings)
-
-
-def ingest_journals(store: Store):
-    """Store the journaled results of every run of `store` whose driver is gone (a killed
-    driver, or a store that stayed busy to the end): `harness run` and `harness status` call it.
-    Run folders come from trusted local configuration only (`rundirs`), and a folder counts
-    only if its plan.json names this store."""
-    from harness.run.journal import Ingested, Journal, ingest
-    from harness.run.rundirs import run_dirs
-    from harness.run.validate import BadFile, read_plan
-
-    out = Ingested()
-    if not store.path.exists():
-        return out
-    here = store.path.resolve()
-    for run_dir in run_dirs(store.path):
-        if not Journal(run_dir / "journal").pending():
-            continue
-        try:
-            plan = read_plan(run_dir)
-        except BadFile as exc:
-            out.warnings.append(f"{exc}; its journal is skipped")
-            continue
-        if Path(plan.db) == here:
-            ingest(store, plan.run_id, run_dir / "journal", out, plan=plan)
-    return out
 
 
 def storage_root(grid: dict | GridSpec, store_path: str | Path) -> Path:

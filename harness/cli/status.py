@@ -70,7 +70,8 @@ def build_view(store: Store, run, run_dir: Path | None):
     failed = sum(statuses.get(i) == "failed" for i in ids)
     live = progress.get("view") if progress and state == "running" else {}
     live = live if isinstance(live, dict) else {}
-    running = [r for r in live.get("running") or [] if isinstance(r, list) and len(r) == 2] \
+    running = [r for r in live.get("running") or [] if isinstance(r, list) and len(r) == 2
+               and isinstance(r[0], str) and isinstance(r[1], (int, float))] \
         if isinstance(live.get("running"), list) else []
     eta = live.get("eta_s") if isinstance(live.get("eta_s"), (int, float)) else None
     updated = (progress or {}).get("updated_at")

@@ -4,8 +4,10 @@ all call it; the CLI only parses arguments and prints).
     plan = plan_run("grids/demo.yaml")              # load, validate, expand, pre-flight, skip stored
     report = run_grid(plan, console=Console())      # Ray session, run row, run dir, Tune, end row
 
-A run's directory is `<ray.storage_path or <store dir>/runs/<grid name>>/<run_id>`; it holds
-plan.json, progress.json and Ray's logs. `run_directory` is the one place that rule lives.
+A run's directory is `<ray.storage_path or <store dir>/runs/<grid name>>/<run_id>` (the grid
+file's setting, recorded beside the store in `<store>.runs`); it holds plan.json, the journal,
+progress.json and Ray's logs. A stored run's directory is found by `run_directory` through
+`rundirs`, never from the store's own `grid_json`.
 """
 from __future__ import annotations
 

@@ -92,7 +92,16 @@ def _print_outcome(console: Console, plan, report) -> int:
     grid, specs, todo, store = plan.grid, plan.specs, plan.todo, plan.store
     status, missing = report.status, report.missing
     ids = [s.trial_id for s in specs]
-    console.print(summary_table(summary_frame(store, ids), title=f"summary: {grid.name} -> {store.path}"))
+    from harness.run.store import StoreError
+
+    try:
+        console.print(summary_table(summary_frame(store, ids),
+                                    title=f"summary: {grid.name} -> {store.path}"))
+    except StoreError as exc:
+        if not report.journaled:
+            raise
+        # the results are safe in the journal: say so below rather than end on the store's error
+        console.print(f"[yellow]no summary: {exc}[/]", highlight=False, soft_wrap=True)
     for label, mb in report.leaks:
         console.print(f"[yellow]warning:[/] {label} left {mb:.0f} MiB of GPU memory allocated after "
                       "cleanup; set ray.reuse_actors: false if workers run out of memory")

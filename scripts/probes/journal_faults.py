@@ -372,6 +372,31 @@ def status_timeout():
     return f"writer holds the store: status --timeout 1 exit {rc} in {took:.1f}s: {line}", ok
 
 
+def ctrl_c_ends_status():
+    from harness.run.store import Store
+
+    tmp = _tmp()
+    db = tmp / "r.duckdb"
+    Store(db).init()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, duckdb\n"
+                               "con = duckdb.connect(sys.argv[1])\nprint('open', flush=True)\n"
+                               "sys.stdin.read()", str(db)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder.stdout.readline()
+    try:
+        proc = subprocess.Popen(HARNESS + ["status", "--db", str(db)], cwd=REPO, env=_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(5.0)                         # imported, now waiting for the store's lock
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        took = time.perf_counter() - sent
+    finally:
+        _close(holder)
+    ok = proc.returncode == 130 and took < 1.0 and err.strip().splitlines()[-1].endswith("interrupted")
+    return f"SIGINT while status waits for a held store: exit {proc.returncode} after {took:.2f}s", ok
+
+
 def cases():
     return [
         ("reader held through a whole run", reader_held_through_a_run),
@@ -384,6 +409,7 @@ def cases():
         ("store truncated mid-run, restore, run", truncated_restored_then_run),
         ("SIGKILL during Ray start-up", sigkill_during_ray_start),
         ("status --timeout with a writer holding", status_timeout),
+        ("Ctrl-C while status waits for the store", ctrl_c_ends_status),
     ]
 
 

@@ -166,6 +166,7 @@ def ingest(store, run_id: str, directory: Path, out: Ingested | None = None, pla
                 run_id, plan.name or "", plan.grid_json, plan.started_at, plan.host or "",
                 plan.git_sha)) == "busy"
         strays: list[str] = []
+        left = out.left      # a result of this run still journaled keeps its run "running"
         for path in journal.entries(strays):
             try:
                 result = load_entry(path, plan_ids)
@@ -188,7 +189,7 @@ def ingest(store, run_id: str, directory: Path, out: Ingested | None = None, pla
                 out.busy += 1
                 out.waiting[result.trial_id] = result.status
         out.warnings.extend(strays)
-        if not busy and not journal.entries():
+        if not busy and out.left == left:   # skipped (bad) files do not hold the end back
             _ingest_end(store, run_id, directory / RUN_END, journal, out)
     finally:
         journal.release()

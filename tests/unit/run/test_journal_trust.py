@@ -70,9 +70,11 @@ def test_forged_entries_are_skipped_with_one_warning_and_never_stored(tmp_path, 
         path = journal.dir / f"{data['trial_id']}-{i + 1}.json"
         path.write_text(json.dumps(data))
         names.append(path.name)
+    journal.end_run("finished")
     code, out = _status(store.path, capsys)
     assert code == 0
     assert store.trial_status() == {good.trial_id: "complete"}
+    assert store.query("SELECT status FROM runs").status[0] == "finished"   # not held back
     assert store.query("SELECT max(auc) AS m FROM metrics").m[0] < 1.0
     warnings = [ln for ln in out.splitlines() if ln.startswith("warning:")]
     assert len(warnings) == len(forged)

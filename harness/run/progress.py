@@ -115,6 +115,7 @@ class RunProgress:
         self.note = ""
         self._live: Live | None = None
         self._written = 0.0
+        self.state_error = ""     # the first failed progress.json write, if any
 
     # -- Observer ----------------------------------------------------------------------------
     def started(self, spec: TrialSpec) -> None:
@@ -197,13 +198,19 @@ class RunProgress:
             self.write_state()
 
     def write_state(self) -> None:
+        """progress.json for `harness status`; a disk that refuses it (full) costs the view only:
+        the results' own writes say what is lost, so this never stops the run."""
         self._written = time.time()
         state = {"run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(),
                  "updated_at": self._written, "view": asdict(self.view())}
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.state_file)
+        try:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, self.state_file)
+        except OSError as exc:
+            if not self.state_error:
+                self.state_error = f"{self.state_file}: {exc.strerror or exc}"
 
     def __enter__(self) -> "RunProgress":
         if self.live_mode:

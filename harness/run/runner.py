@@ -4,11 +4,14 @@ all call it; the CLI only parses arguments and prints).
     plan = plan_run("grids/demo.yaml")              # load, validate, expand, pre-flight, skip stored
     report = run_grid(plan, console=Console())      # Ray session, run row, run dir, Tune, end row
 
-A run's directory is `<ray.storage_path or <store dir>/runs/<grid name>>/<run_id>`; it holds
-plan.json, progress.json and Ray's logs. `run_directory` is the one place that rule lives.
+A run's directory is `<ray.storage_path or <store dir>/runs/<grid name>>/<run_id>` (the grid
+file's setting, recorded beside the store in `<store>.runs`); it holds plan.json, the journal,
+progress.json and Ray's logs. A stored run's directory is found by `run_directory` through
+`rundirs`, never from the store's own `grid_json`.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter
@@ -24,6 +27,7 @@ from harness.core.provenance import PROJECT_ROOT
 from harness.core.spec import TrialSpec
 from harness.grid import GridSpec, expand, load_grid
 from harness.grid.expand import protocol_extra
+from harness.run.journal import ingest_journals  # noqa: F401  (harness run and status call it)
 from harness.run.store import Store
 
 GRID_DIRS = (PROJECT_ROOT / "grids", Path(__file__).resolve().parents[1] / "grids")
@@ -51,6 +55,8 @@ class Plan:
     stored: dict[str, str]
     todo: list[TrialSpec]
     ingested: int = 0      # journaled results of earlier runs stored by plan_run
+    waiting: int = 0       # journaled results the store could not take yet (busy): not rerun
+    warnings: list[str] = field(default_factory=list)   # journal files skipped, one line each
 
     def frame(self):
         """One row per (method, variant): trials, stored complete / failed, to run, resources."""
@@ -105,29 +111,17 @@ def plan_run(grid: str | Path, db: str | Path | None = None, rerun_failed: bool 
         from harness.run.health import scan
 
         scan(store.path, store.wait_s)
-    ingested = ingest_journals(store)
-    if ingested.busy:   # a result we hold but cannot store now must not be computed again
-        raise HarnessError(f"{ingested.busy} finished result(s) are journaled but could not be "
-                           f"stored in {store.path} ({ingested.errors[-1]}); try again in a moment")
+    with _short_wait(store):
+        ingested = ingest_journals(store)
     stored = store.trial_status()
+    # A result held in a journal (the store was busy) is never computed again: it counts as stored.
+    for trial_id, status in ingested.waiting.items():
+        if stored.get(trial_id) != "complete":
+            stored[trial_id] = status
     todo = [s for s in specs if s.trial_id not in stored
             or (rerun_failed and stored[s.trial_id] == "failed")]
-    return Plan(spec, grid_path, store, specs, stored, todo, ingested=ingested.stored)
-
-
-def ingest_journals(store: Store):
-    """Store the journaled results of every run of `store` whose driver is gone (a killed
-    driver, or a store that stayed busy to the end): `harness run` and `harness status` call it."""
-    from harness.run.journal import Ingested, ingest
-
-    out = Ingested()
-    if not store.path.exists():
-        return out
-    for run in store.query("SELECT run_id, name, grid_json FROM runs").itertuples(index=False):
-        run_dir = run_directory(store, run)
-        if run_dir is not None:
-            ingest(store, run.run_id, run_dir / "journal", out)
-    return out
+    return Plan(spec, grid_path, store, specs, stored, todo, ingested=ingested.stored,
+                waiting=len(ingested.waiting), warnings=ingested.warnings)
 
 
 def storage_root(grid: dict | GridSpec, store_path: str | Path) -> Path:
@@ -138,14 +132,12 @@ def storage_root(grid: dict | GridSpec, store_path: str | Path) -> Path:
 
 
 def run_directory(store: Store, run) -> Path | None:
-    """The directory of a stored run (a `runs` row), if it still exists."""
-    try:
-        grid = json.loads(run.grid_json or "{}")
-    except ValueError:
-        return None
-    grid.setdefault("name", run.name)
-    path = storage_root(grid, store.path) / run.run_id
-    return path if path.is_dir() else None
+    """The directory of a stored run (a `runs` row), if it still exists: looked for under the
+    store's trusted run roots only; the row's `grid_json` (which a loaded dump may set to any
+    folder) is never used as a path."""
+    from harness.run.rundirs import find_run_dir
+
+    return find_run_dir(store.path, run.run_id)
 
 
 def tune_options(grid: GridSpec, storage_path: Path, address: str | None = None,
@@ -180,53 +172,128 @@ class RunReport:
     address: str | None = None
     journaled: int = 0               # results computed but not in the store (busy): journaled
     store_error: str = ""
+    notes: list[str] = field(default_factory=list)   # what the user should know (backup skipped)
 
 
-def prepare_store(store: Store, storage: Path) -> None:
+def prepare_store(store: Store, storage: Path) -> list[str]:
     """Before Ray starts and anything is written: refuse a damaged store (one line naming its
-    backup), take the rolling backup (`<store>.bak`), and make sure the run folder can exist."""
+    backup), take the rolling backup (`<store>.bak`), make sure the run folder can exist and
+    record it beside the store (`rundirs`). A store someone holds open does not stop the run:
+    the backup is skipped, and the returned note says so."""
     from harness.run.health import prepare_for_run
+    from harness.run.rundirs import register_root
+    from harness.run.store import StoreBusy
 
-    prepare_for_run(store)
+    notes = []
+    try:
+        with _short_wait(store):
+            prepare_for_run(store)
+    except StoreBusy as exc:
+        notes.append(f"no backup taken this run: {exc}")
     try:
         storage.mkdir(parents=True, exist_ok=True)
+        register_root(store.path, storage)
     except OSError as exc:
         raise HarnessError(f"cannot create the run folder {storage}: {exc.strerror or exc}") from None
+    return notes
+
+
+@contextlib.contextmanager
+def _short_wait(store: Store, seconds: float = 2.0):
+    """Start and end of a run: a store held open is not waited for (the journal keeps it all)."""
+    before = store.wait_s
+    store.wait_s = min(before, seconds)
+    try:
+        yield store
+    finally:
+        store.wait_s = before
 
 
 def run_grid(plan: Plan, address: str | None = None, raw_dir: str | None = None,
-             console: Console | None = None, on_start=None, store_wait_s: float = 300.0) -> RunReport:
+             console: Console | None = None, on_start=None, store_wait_s: float = 30.0) -> RunReport:
     """Run `plan.todo` on Ray Tune; every result is journaled, then stored as it arrives.
 
-    `on_start(report)` is called once the run row and directory exist (the CLI prints there).
-    A store kept busy beyond `store_wait_s` after the last trial leaves results journaled in
-    `<run dir>/journal/` (`report.journaled`); the next `harness run` / `harness status` stores them.
+    The run never needs the store to start or finish: the run row, each result and the end
+    status are journaled in `<run dir>` first and stored when the store is free. `on_start(report)`
+    is called once the run directory exists (the CLI prints there). Results the store has not
+    taken `store_wait_s` after the last trial wait in `<run dir>/journal/` (`report.journaled`);
+    the next `harness run` / `harness status` stores them. A full disk stops the run with one line.
     """
+    from harness.run.rundirs import new_run_id
+
+    grid, store = plan.grid, plan.store
+    storage = storage_root(grid, store.path)
+    report = RunReport(run_id=new_run_id())
+    try:
+        report.notes = prepare_store(store, storage)
+        options = tune_options(grid, storage, address=address, raw_dir=raw_dir)
+        report.address = options.address
+        _run(plan, options, storage, report, console, on_start, store_wait_s)
+    except Exception as exc:
+        from harness.tune.writer import DiskFull
+
+        if isinstance(exc, HarnessError) and not isinstance(exc, DiskFull):
+            raise                      # already one line that names the problem
+        disk = disk_error(exc)
+        if disk is None:
+            raise
+        if report.run_dir is None:
+            raise HarnessError(f"cannot start the run (store {store.path}, run folder {storage}): "
+                               f"{disk}; free space and run the grid again") from None
+        raise HarnessError(f"run {report.run_id} stopped: {disk}; the results computed before are "
+                           f"stored or journaled in {report.run_dir}/journal; free space and run "
+                           "the grid again") from None
+    return report
+
+
+def disk_error(exc: BaseException) -> str | None:
+    """The real disk error (full, quota, read-only) behind `exc`, wherever Ray or DuckDB put it:
+    a HarnessError naming it, an OSError in the chain, else the line of a wrapped traceback."""
+    import errno
+
+    from harness.tune.writer import DiskFull
+
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        # `raise ... from None` says the new error is the whole story: do not look behind it
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    for e in chain:
+        if isinstance(e, DiskFull):
+            return str(e)
+    for e in chain:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            return f"{e.filename}: {e.strerror}" if e.filename else f"{e.strerror or e}"
+    for e in chain:
+        for line in reversed(str(e).splitlines()):
+            if any(m in line for m in ("No space left on device", "Disk quota exceeded",
+                                        "Read-only file system")):
+                return line.strip()[:300]
+    return None
+
+
+def _run(plan: Plan, options, storage: Path, report: RunReport, console, on_start,
+         store_wait_s: float) -> None:
     from harness.run.journal import Journal
     from harness.run.progress import RunProgress
     from harness.tune.session import ray_session
 
     grid, store, todo = plan.grid, plan.store, plan.todo
-    storage = storage_root(grid, store.path)
-    prepare_store(store, storage)
-    options = tune_options(grid, storage, address=address, raw_dir=raw_dir)
-    report = RunReport(address=options.address)
     with ray_session(options, storage) as session:
         from harness.tune.driver import resolve_resources, run_trials
 
         resources = resolve_resources(todo, options, strict=not options.address)
-        report.run_id = store.begin_run(grid.name, grid.model_dump(mode="json"),
-                                        host=provenance.host(), git_sha=provenance.git_state()[0])
         report.run_dir = run_dir = storage / report.run_id
         report.ray_init_s = session["init_s"]
         session["logs_dir"] = run_dir / "ray_logs"
         run_dir.mkdir(parents=True, exist_ok=True)
         journal = Journal(run_dir / "journal")
         journal.hold()     # ours while this driver lives: ingest leaves it alone
-        (run_dir / "plan.json").write_text(json.dumps(
-            {"run_id": report.run_id, "db": str(store.path.resolve()), "grid": str(plan.grid_path),
-             "trial_ids": [s.trial_id for s in plan.specs], "to_run": [s.trial_id for s in todo],
-             "host": provenance.host(), "pid": os.getpid()}))
+        row = _write_plan(plan, run_dir, report.run_id)
+        record_row = lambda: store.record_run(report.run_id, *row)   # noqa: E731
+        with _short_wait(store):
+            row_stored = _try_store(record_row)
         if on_start:
             on_start(report)
         progress = RunProgress(todo, title=f"{grid.name} · {report.run_id}",
@@ -235,28 +302,65 @@ def run_grid(plan: Plan, address: str | None = None, raw_dir: str | None = None,
         try:
             with progress:
                 outcome = run_trials(todo, options, store, report.run_id, resources, observer=progress,
-                                     journal=journal, store_wait_s=store_wait_s)
+                                     journal=journal, store_wait_s=store_wait_s,
+                                     before_first=None if row_stored else record_row)
             report.results, report.leaks, report.tune_s = outcome.results, outcome.leaks, outcome.tune_s
             report.journaled = len(outcome.unwritten)
             report.store_error = outcome.store_errors[-1] if outcome.store_errors else ""
             report.missing = [s for s in todo if s.trial_id not in outcome.results]
             report.status = "interrupted" if report.missing else \
                 ("failed" if outcome.failed else "finished")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:   # a second Ctrl-C: end now, the store is not waited for
             report.status = "interrupted"
+            with contextlib.suppress(OSError):
+                journal.end_run(report.status)
+            journal.release()
             raise
-        finally:
-            _end_run(store, journal, report.run_id, report.status)
-    return report
+        except BaseException:
+            report.status = "error"
+            _end_run(store, journal, report.run_id, report.status, record_row)
+            raise
+        _end_run(store, journal, report.run_id, report.status, record_row)
 
 
-def _end_run(store: Store, journal, run_id: str, status: str) -> None:
-    """Close the run row; with the store still busy, journal the end status for ingest."""
+def _write_plan(plan: Plan, run_dir: Path, run_id: str) -> tuple:
+    """plan.json: what ingest checks journal entries against, and the run's row (stored later
+    from here if the store is busy now). Returns that row's fields for `Store.record_run`."""
+    import time
+
+    from harness.run.journal import _durable_write
+
+    grid_json = json.dumps(plan.grid.model_dump(mode="json"))
+    host, git_sha, started = provenance.host(), provenance.git_state()[0], time.time()
+    _durable_write(run_dir / "plan.json", json.dumps(
+        {"run_id": run_id, "db": str(plan.store.path.resolve()), "grid": str(plan.grid_path),
+         "trial_ids": [s.trial_id for s in plan.specs], "to_run": [s.trial_id for s in plan.todo],
+         "host": host, "pid": os.getpid(), "name": plan.grid.name, "grid_json": grid_json,
+         "started_at": started, "git_sha": git_sha}))
+    return plan.grid.name, grid_json, started, host, git_sha
+
+
+def _try_store(write) -> bool:
+    """One store write that may find the store busy or unwritable: False then (it is journaled)."""
+    import duckdb
+
     from harness.run.store import StoreError
 
     try:
-        store.end_run(run_id, status)
-    except StoreError:
-        journal.end_run(status)
+        write()
+    except (StoreError, duckdb.Error):
+        return False
+    return True
+
+
+def _end_run(store: Store, journal, run_id: str, status: str, record_row) -> None:
+    """Close the run row (inserted first if the store was busy at the start); with the store
+    busy now, journal the end status for ingest."""
+    try:
+        with _short_wait(store):
+            if _try_store(record_row) and _try_store(lambda: store.end_run(run_id, status)):
+                return
+        with contextlib.suppress(OSError):   # a full disk: the row stays "running" (status says why)
+            journal.end_run(status)
     finally:
         journal.release()

@@ -84,6 +84,10 @@ _DAMAGE = ("corrupt database file", "could not read enough bytes", "not a valid 
            "failure while replaying wal", "does not match stored checksum")
 
 
+# What DuckDB says when the disk refuses a write (kept as the real error in a StoreError).
+_DISK_FULL = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+
+
 def backup_path(path: str | Path) -> Path:
     """The rolling copy taken at each run start, once the store has passed its check."""
     return Path(f"{path}.bak")
@@ -118,8 +122,8 @@ def connect(path: Path, read_only: bool, wait_s: float, config: dict | None = No
             if not busy:
                 raise StoreError(f"cannot open {path}: {one_line(exc)}") from None
             if time.monotonic() >= deadline:
-                raise StoreBusy(f"{path} is busy (another process is writing it); "
-                                "try again in a moment") from None
+                raise StoreBusy(f"{path} is busy (another process has it open: a run writing, or "
+                                "a reader such as a notebook or `duckdb -readonly`)") from None
             time.sleep(0.2)
 
 
@@ -165,6 +169,13 @@ class Store:
         self.path = Path(path)
         self.wait_s = wait_s
         self._migrated = False   # the DDL runs once per Store, not on every write (50-90 ms)
+        self.deadline: float | None = None   # a command's overall limit (time.monotonic)
+
+    def wait_for_lock_s(self) -> float:
+        """How long to wait for the file's lock: `wait_s`, cut short by `deadline`."""
+        if self.deadline is None:
+            return self.wait_s
+        return max(0.0, min(self.wait_s, self.deadline - time.monotonic()))
 
     # -- connections -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -176,7 +187,7 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot create the store's folder {self.path.parent}: "
                              f"{exc.strerror or exc}") from None
-        con = connect(self.path, read_only=False, wait_s=self.wait_s)
+        con = connect(self.path, read_only=False, wait_s=self.wait_for_lock_s())
         try:
             if not self._migrated:
                 self._migrate(con)
@@ -185,6 +196,8 @@ class Store:
         except duckdb.Error as exc:
             if is_damage(exc):   # found mid-write: say so, not a checksum traceback
                 raise damaged(self.path, exc) from None
+            if any(m in str(exc) for m in _DISK_FULL):
+                raise StoreError(f"cannot write {self.path}: {one_line(exc)[:240]}") from exc
             raise
         finally:
             con.close()
@@ -196,7 +209,7 @@ class Store:
                              "or pass --db PATH)")
         if not self.path.is_file():
             raise StoreError(f"{self.path} is not a results store (it is a folder or a device)")
-        con = connect(self.path, read_only=True, wait_s=self.wait_s, config=SANDBOX)
+        con = connect(self.path, read_only=True, wait_s=self.wait_for_lock_s(), config=SANDBOX)
         try:
             yield con
         except duckdb.Error as exc:
@@ -223,12 +236,25 @@ class Store:
             pass
 
     # -- runs --------------------------------------------------------------------------------
-    def begin_run(self, name: str, grid: dict | None = None, host: str = "", git_sha: str | None = None) -> str:
-        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    def begin_run(self, name: str, grid: dict | None = None, host: str = "", git_sha: str | None = None,
+                  run_id: str | None = None) -> str:
+        run_id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         with self.writer() as con:
             con.execute("INSERT INTO runs VALUES (?, ?, ?, now(), NULL, ?, ?, 'running')",
                         [run_id, name, json.dumps(grid) if grid is not None else None, host, git_sha])
         return run_id
+
+    def record_run(self, run_id: str, name: str, grid_json: str | None, started_at: float | None,
+                   host: str = "", git_sha: str | None = None) -> bool:
+        """Insert a run's row unless the store has it (a run that started while the store was
+        busy, or one missing from a restored store). True if it was inserted."""
+        with self.writer() as con:
+            if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+                return False
+            con.execute("INSERT INTO runs (run_id, name, grid_json, started_at, host, git_sha, status) "
+                        "VALUES (?, ?, ?, to_timestamp(?), ?, ?, 'running')",
+                        [run_id, name, grid_json, started_at or time.time(), host, git_sha])
+        return True
 
     def end_run(self, run_id: str, status: str = "finished") -> None:
         with self.writer() as con:
@@ -252,7 +278,10 @@ class Store:
                 self._insert_rows(con, result)
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                # A failed COMMIT (a full disk) has already ended the transaction: the ROLLBACK's
+                # "no transaction is active" must not hide the real error.
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
                 raise
         return True
 
@@ -305,6 +334,8 @@ class Store:
 
     def query(self, sql: str, timeout_s: float | None = None) -> pd.DataFrame:
         """Run read-only SQL that sees only the store; a SQL error becomes a one-line StoreError,
-        and a query still running after `timeout_s` is interrupted."""
+        and a query still running after `timeout_s` (default: until `deadline`) is interrupted."""
+        if timeout_s is None and self.deadline is not None:
+            timeout_s = max(0.001, self.deadline - time.monotonic())
         with self.reader() as con:
             return execute(con, sql, timeout_s, self.path)

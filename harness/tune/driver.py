@@ -95,13 +95,15 @@ class Recorder(tune.Callback):
     """Journals each finished trial, hands it to the store writer and tells the observer."""
 
     def __init__(self, specs: dict[str, TrialSpec], store, run_id: str, max_retries: int,
-                 observer: Observer | None, journal: JournalLike | None = None):
+                 observer: Observer | None, journal: JournalLike | None = None,
+                 before_first=None):
         self.specs, self.store, self.run_id = specs, store, run_id
         self.max_retries, self.observer = max_retries, observer
         self.reported: set[str] = set()     # tune trial ids whose attempt reported a result
         self.started_at: dict[str, float] = {}
         self.lock = threading.Lock()        # the writer thread's notes vs Tune's callbacks
-        self.writer = StoreWriter(store, run_id, journal=journal, note=self._note)
+        self.writer = StoreWriter(store, run_id, journal=journal, note=self._note,
+                                  before_first=before_first)
         self.results: dict[str, TrialResult] = {}
         self.leaks: list[tuple[str, float]] = []
 
@@ -197,12 +199,14 @@ def resolve_resources(specs: list[TrialSpec], options: TuneOptions, strict: bool
 
 def run_trials(specs: list[TrialSpec], options: TuneOptions, store, run_id: str,
                resources: dict[str, tuple], observer: Observer | None = None,
-               journal: JournalLike | None = None, store_wait_s: float = 300.0) -> RunOutcome:
+               journal: JournalLike | None = None, store_wait_s: float = 300.0,
+               before_first=None) -> RunOutcome:
     """Run `specs` as Tune trials in the active Ray session; store every result as it arrives.
 
     `resources` comes from `resolve_resources` (spec id -> (cpus, gpus)). Each result goes to
     `journal` first; one the store did not take (busy `store_wait_s` past the end) stays there
-    and is listed in `RunOutcome.unwritten`.
+    and is listed in `RunOutcome.unwritten`. `before_first` (the run's row, when the store was
+    busy at the start) is written before the first result.
     """
     outcome = RunOutcome()
     if not specs:
@@ -216,7 +220,7 @@ def run_trials(specs: list[TrialSpec], options: TuneOptions, store, run_id: str,
                 "label": s.label(), "extra": options.trial_extra(s) if options.trial_extra else {},
                 **common} for s in launch_order(specs)]
     recorder = Recorder({s.trial_id: s for s in specs}, store, run_id,
-                        options.max_retries, observer, journal=journal)
+                        options.max_retries, observer, journal=journal, before_first=before_first)
     os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(min(len(specs), 256))
     tuner = tune.Tuner(
         tune.with_resources(HarnessTrainable, trial_resources),
@@ -234,7 +238,9 @@ def run_trials(specs: list[TrialSpec], options: TuneOptions, store, run_id: str,
         tuner.fit()
     finally:
         outcome.tune_s = time.perf_counter() - started
-        outcome.unwritten = recorder.writer.close(store_wait_s)
+        # interrupted (Ctrl-C stops Tune): the user wants out, not a wait for a busy store
+        done = len(recorder.results) >= len(specs)
+        outcome.unwritten = recorder.writer.close(store_wait_s if done else 0.0)
         outcome.store_errors = recorder.writer.errors
         outcome.results = recorder.results
         outcome.leaks = recorder.leaks

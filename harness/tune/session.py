@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from harness.core.errors import HarnessError
-from harness.core.processes import pid_alive
 from harness.tune.options import _TUNE_ENV, TuneOptions
 
 
@@ -94,19 +93,11 @@ def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
 
 
 def _sweep_stale_temp_dirs(run_root: Path) -> None:
-    """Delete Ray temp dirs that earlier, killed drivers of this run directory left in /tmp."""
-    record = run_root / "ray_temp_dirs.txt"
-    if not record.exists():
-        return
-    keep = []
-    for line in record.read_text().split():
-        path = Path(line)
-        pid = path.name.split("-")[1] if path.name.count("-") >= 2 else ""
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.exists():
-            keep.append(line)
-    record.write_text("".join(f"{k}\n" for k in keep))
+    """Ray temp dirs (and their Ray processes) that earlier, killed drivers of this run
+    directory left behind (`harness.tune.cleanup`)."""
+    from harness.tune.cleanup import sweep_stale
+
+    sweep_stale(run_root)
 
 
 @contextlib.contextmanager

@@ -41,6 +41,15 @@ def _reader(path: Path, seconds: float):
     return proc
 
 
+def _plan(run_dir: Path, db: Path, run_id: str, results) -> None:
+    """The plan.json `harness run` writes: ingest stores only entries of its plan (issue 24)."""
+    import json
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "plan.json").write_text(json.dumps(
+        {"run_id": run_id, "db": str(Path(db).resolve()), "trial_ids": [r.trial_id for r in results]}))
+
+
 def long_reader_while_trials_finish():
     from harness.run.journal import Journal
     from harness.run.store import Store
@@ -77,6 +86,7 @@ def store_busy_past_the_end():
     store = Store(tmp / "r.duckdb", wait_s=0.3)
     run_id = store.begin_run("g", {"name": "g"})
     journal = Journal(storage_root({"name": "g"}, store.path) / run_id / "journal")
+    _plan(journal.dir.parent, store.path, run_id, [make_result(seed=s) for s in range(5)])
     journal.hold()
     reader = _reader(store.path, 3.0)
     writer = StoreWriter(store, run_id, journal=journal)
@@ -115,6 +125,8 @@ def killed_driver_then_status():
     store = Store(db)
     run_id = store.begin_run("k", {"name": "k"})
     run_dir = storage_root({"name": "k"}, db) / run_id
+    from tests.store_rows import make_result
+    _plan(run_dir, db, run_id, [make_result(seed=s) for s in range(6)])
     driver = subprocess.Popen([sys.executable, "-c", _KILLED, str(run_dir / "journal")], cwd=REPO,
                               env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, text=True)
     driver.stdout.readline()

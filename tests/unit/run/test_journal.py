@@ -37,6 +37,14 @@ def _reader(path, seconds):
     return proc
 
 
+def write_plan(run_dir: Path, db: Path, run_id: str, trial_ids, **extra) -> None:
+    """The plan.json `harness run` writes: ingest checks journal entries against it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "plan.json").write_text(json.dumps(
+        {"run_id": run_id, "db": str(Path(db).resolve()), "trial_ids": list(trial_ids),
+         "host": os.uname().nodename, "pid": 0, **extra}))
+
+
 def test_encode_decode_round_trip():
     r = make_result(seed=3, shift=0.4)
     r.extra = {"pid": 7, "odd": Path("/x")}
@@ -75,6 +83,7 @@ def test_store_busy_past_close_leaves_results_journaled_then_ingest_stores_them(
     reader = _reader(store.path, 5.0)
     writer = StoreWriter(store, run_id, journal=journal)
     results = [make_result(seed=s) for s in range(3)]
+    write_plan(run_dir, store.path, run_id, [r.trial_id for r in results])
     for r in results:
         writer.put(r)
     left = writer.close(timeout_s=0.5)
@@ -107,7 +116,9 @@ def test_a_torn_journal_file_is_reported_not_fatal(tmp_path):
     journal.write(make_result(seed=1))
     (journal.dir / f"{'0' * 64}-1.json").write_text('{"trial_id": ')
     got = ingest(store, "run", journal.dir)
-    assert (got.stored, got.left) == (1, 1) and "unreadable journal entry" in got.errors[0]
+    assert (got.stored, got.left) == (1, 0) and got.warnings == [
+        f"{journal.dir / ('0' * 64 + '-1.json')}: not valid JSON (Expecting value: line 1 column 14 "
+        "(char 13)); skipped"]
 
 
 _KILLED_DRIVER = """
@@ -134,9 +145,7 @@ def test_killed_driver_journal_is_stored_by_harness_status(tmp_path):
     grid = {"name": "killed"}
     run_id = store.begin_run("killed", grid)
     run_dir = storage_root(grid, db) / run_id
-    run_dir.mkdir(parents=True)
-    (run_dir / "plan.json").write_text(json.dumps({"trial_ids": [], "host": os.uname().nodename,
-                                                    "pid": 0}))
+    write_plan(run_dir, db, run_id, [make_result(seed=s).trial_id for s in range(4)])
     driver = subprocess.Popen([sys.executable, "-c", _KILLED_DRIVER, str(db), str(run_dir)],
                               cwd=REPO, stdout=subprocess.PIPE, text=True,
                               env=dict(os.environ, PYTHONPATH=str(REPO)))

@@ -9,7 +9,8 @@ import sys
 
 from pydantic import ValidationError
 
-from harness.core.config import ModelConfig
+from harness.core.config import ModelConfig, deepspeed_config_path
+from harness.core.errors import HarnessError
 from harness.core.methods import METHODS, MethodInfo, method_info
 from harness.core.spec import INT_MAX, K_MAX, K_MIN, SEED_MAX, TRAIN_MIXES
 from harness.grid.errors import GridError, format_errors
@@ -75,6 +76,7 @@ def check(grid: GridSpec) -> None:
                                   f"(allowed: {allowed})")
     _check_overrides(grid, infos)
     _check_model_axis(grid, infos)
+    _check_deepspeed(grid, infos)
 
 
 def _check_int_range(value, where: str) -> None:
@@ -102,6 +104,10 @@ def _check_eval_and_resources(grid: GridSpec) -> None:
         if isinstance(res.gpus_per_trial, float) and res.gpus_per_trial < 0:
             _fail(f"{where}.gpus_per_trial", f"{res.gpus_per_trial:g} is not allowed: a number "
                                              ">= 0 (a fraction shares a GPU) or auto")
+        if isinstance(res.gpus_per_trial, float) and res.gpus_per_trial > 1 \
+                and not res.gpus_per_trial.is_integer():
+            _fail(f"{where}.gpus_per_trial", f"{res.gpus_per_trial:g} is not allowed: above 1, "
+                                             "whole GPUs only (Ray shares a GPU by fractions of one)")
     if grid.deepspeed and grid.training.deepspeed and grid.deepspeed != grid.training.deepspeed:
         _fail("deepspeed", f"{grid.deepspeed!r} conflicts with training.deepspeed "
                            f"{grid.training.deepspeed!r}; set only one")
@@ -198,3 +204,21 @@ def _check_model_axis(grid: GridSpec, infos: dict[str, MethodInfo]) -> None:
         if override.model and "name" in override.model and len(seen) > 1:
             _fail(f"overrides.{method}.model.name", "would replace every grid.model choice with one "
                                                     "model; drop it or the grid.model axis")
+
+
+def _check_deepspeed(grid: GridSpec, infos: dict[str, MethodInfo]) -> None:
+    """Every DeepSpeed JSON a trial will use exists and parses (before anything runs)."""
+    for method, info in infos.items():
+        if "training" not in _blocks_of(grid, method, info):
+            continue
+        config = grid.block(method, "training").deepspeed
+        if not config:
+            continue
+        override = grid.overrides.get(method)
+        where = f"overrides.{method}.training.deepspeed" if override and override.training \
+            and "deepspeed" in override.training else \
+            ("training.deepspeed" if grid.training.deepspeed else "deepspeed")
+        try:
+            deepspeed_config_path(config)
+        except HarnessError as exc:
+            _fail(where, str(exc))

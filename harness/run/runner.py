@@ -88,7 +88,7 @@ def check_models(specs: list[TrialSpec], grid_path) -> None:
         try:
             check(spec.model)
         except HarnessError as exc:
-            raise HarnessError(f"{grid_path}: model.name: {exc}") from exc
+            raise HarnessError(f"{grid_path}: model.{getattr(exc, 'field', 'name')}: {exc}") from exc
 
 
 def plan_run(grid: str | Path, db: str | Path | None = None, rerun_failed: bool = False) -> Plan:

@@ -153,7 +153,9 @@ def tune_options(grid: GridSpec, storage_path: Path, address: str | None = None,
 
     ray = grid.ray
     return TuneOptions(resources=resources, storage_path=Path(storage_path),
-                       address=address or ray.address, max_concurrent_trials=ray.max_concurrent_trials,
+                       # RAY_ADDRESS joins a cluster, as for Ray itself (harness.tune.session)
+                       address=address or ray.address or os.environ.get("RAY_ADDRESS") or None,
+                       max_concurrent_trials=ray.max_concurrent_trials,
                        max_retries=ray.max_retries, reuse_actors=ray.reuse_actors,
                        num_cpus=ray.num_cpus, num_gpus=ray.num_gpus, gpu_leak_mb=ray.gpu_leak_mb,
                        imports=tuple(grid.imports),

@@ -11,12 +11,15 @@ import importlib
 import os
 import pickle
 import sys
+import time
 
 from ray import tune
 from ray.tune import PlacementGroupFactory
 
+from harness.core import provenance
 from harness.core.context import TrialContext
-from harness.core.methods import METHODS
+from harness.core.methods import METHODS, method_info
+from harness.core.result import TrialResult
 from harness.core.spec import TrialSpec
 from harness.core.trial import run_trial
 
@@ -54,6 +57,28 @@ def release_accelerator_memory() -> dict[str, float]:
             "gpu_reserved_mb": torch.cuda.memory_reserved() / 2**20}
 
 
+def missing_cuda(spec: TrialSpec, gpus: float) -> TrialResult | None:
+    """A failed result (one line) for a trial Ray gave GPUs on a worker where torch finds no
+    CUDA (a broken driver, a CPU build of torch): it must not run on the CPU unnoticed."""
+    if not gpus or not method_info(spec.method).needs_cuda:
+        return None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return None
+        build = f"torch {torch.__version__}"
+    except ImportError:
+        build = "torch is not installed"
+    now = time.time()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    return TrialResult(trial_id=spec.trial_id, spec_json=spec.canonical_json(), status="failed",
+                       error=f"this trial was given {gpus:g} GPU (CUDA_VISIBLE_DEVICES={visible!r}) "
+                             f"but this worker has no usable CUDA ({build}): fix the node's GPU "
+                             "driver or torch, or set gpus_per_trial: 0 to run on CPUs",
+                       started_at=now, finished_at=now, host=provenance.host(), device="cpu")
+
+
 def trial_resources(config: dict):
     cpus, gpus = config["resources"]
     return PlacementGroupFactory([{"CPU": cpus, "GPU": gpus} if gpus else {"CPU": cpus}])
@@ -89,7 +114,8 @@ class HarnessTrainable(tune.Trainable):
         spec = TrialSpec.from_json(config["spec"])
         ctx = TrialContext(raw_dir=config["raw_dir"], artifacts_dir=config.get("artifacts_dir"),
                            **({"cache_dir": config["cache_dir"]} if config["cache_dir"] else {}))
-        result = run_trial(spec, ctx)
+        missing = missing_cuda(spec, config["resources"][1])
+        result = run_trial(spec, ctx) if missing is None else missing
         del spec, ctx
         memory = release_accelerator_memory()
         if memory:

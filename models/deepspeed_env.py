@@ -51,6 +51,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def world_size() -> int:
+    """Processes training this trial together (1 unless a launcher, e.g. Ray Train, set up a group)."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
 def _launched() -> bool:
     """True where a launcher (torchrun, Ray Train) set up a multi-process group already."""
     return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1

@@ -169,6 +169,10 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
                                  gradient_checkpointing=model_cfg.gradient_checkpointing,
                                  dtype=model_cfg.dtype, score_mode=mode, save_dir=work / "adapter")
             shutil.rmtree(work / "checkpoints", ignore_errors=True)
+            from models.deepspeed_env import rank
+
+            if rank() != 0:   # one process per device: rank 0 saved the adapter and scores
+                return {}, {"rank": rank()}
             timings["train_s"] = outcome.train_s
             timings["valid_score_s"] = outcome.valid_score_s
             extra.update(tokens_seen=outcome.tokens_seen, global_step=outcome.global_step,
@@ -183,7 +187,9 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
 
                 extra["kept_adapter"] = keep_adapter(work / "adapter", Path(ctx.artifacts_dir), spec.trial_id)
             if outcome.partitioned:   # ZeRO-3 left shards in memory: score what was saved
+                t0 = time.perf_counter()
                 scored = _reload_trained(model_cfg, ctx, device, work / "adapter")
+                timings["reload_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         batch = training.score_batch_size if training is not None else 32
         if answer_fn is not None:

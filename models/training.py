@@ -163,8 +163,12 @@ def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: 
 
         train = [train[i] for i in np.random.default_rng(seed).permutation(len(train))]
     speed = _speed_options(cfg, train, seed, device)
+    from models.deepspeed_env import world_size
+
     micro = min(cfg.micro_batch_size, cfg.batch_size)
-    accumulation = max(1, cfg.batch_size // micro)
+    # one process per device (harness/tune/multiworker.py): each rank takes `micro` rows per
+    # micro-batch, so the effective batch stays batch_size
+    accumulation = max(1, cfg.batch_size // (micro * world_size()))
     with_valid = valid_frame is not None and len(valid_frame) > 0
     cuda = device.startswith("cuda")
     args = dict(

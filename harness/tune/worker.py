@@ -12,6 +12,7 @@ import os
 import pickle
 import sys
 import time
+from pathlib import Path
 
 from ray import tune
 from ray.tune import PlacementGroupFactory
@@ -22,6 +23,7 @@ from harness.core.methods import METHODS, method_info
 from harness.core.result import TrialResult
 from harness.core.spec import TrialSpec
 from harness.core.trial import run_trial
+from harness.tune.multiworker import run_distributed, spans_devices
 
 _prepared: set = set()
 
@@ -81,6 +83,9 @@ def missing_cuda(spec: TrialSpec, gpus: float) -> TrialResult | None:
 
 def trial_resources(config: dict):
     cpus, gpus = config["resources"]
+    if spans_devices(TrialSpec.from_json(config["spec"]), gpus):
+        # the Tune trial only drives a Ray Train run, whose workers hold the CPUs and GPUs
+        return PlacementGroupFactory([{"CPU": 0.01}])
     return PlacementGroupFactory([{"CPU": cpus, "GPU": gpus} if gpus else {"CPU": cpus}])
 
 
@@ -114,8 +119,14 @@ class HarnessTrainable(tune.Trainable):
         spec = TrialSpec.from_json(config["spec"])
         ctx = TrialContext(raw_dir=config["raw_dir"], artifacts_dir=config.get("artifacts_dir"),
                            **({"cache_dir": config["cache_dir"]} if config["cache_dir"] else {}))
-        missing = missing_cuda(spec, config["resources"][1])
-        result = run_trial(spec, ctx) if missing is None else missing
+        gpus = config["resources"][1]
+        missing = missing_cuda(spec, gpus)
+        if missing is not None:
+            result = missing
+        elif spans_devices(spec, gpus):
+            result = self._run_on_devices(spec, ctx, int(gpus))
+        else:
+            result = run_trial(spec, ctx)
         del spec, ctx
         memory = release_accelerator_memory()
         if memory:
@@ -131,6 +142,27 @@ class HarnessTrainable(tune.Trainable):
         last = (result.error or "failed").strip().splitlines()[-1:] or ["failed"]
         self._failure = f"trial failed (stored with its error): {last[0]}"
         return {"harness_payload": payload, "done": False}
+
+    def _run_on_devices(self, spec: TrialSpec, ctx: TrialContext, devices: int) -> TrialResult:
+        """One process per GPU through Ray Train (harness/tune/multiworker.py); a failure of
+        the Train run is this trial's failure, stored like any other."""
+        import tempfile
+        import traceback
+
+        config = self._config
+        storage = str(Path(config["artifacts_dir"]) / "train") if config.get("artifacts_dir") \
+            else tempfile.mkdtemp(prefix="harness-train-")
+        ctx_kwargs = {"raw_dir": ctx.raw_dir, "cache_dir": str(ctx.cache_dir), "device": "cuda",
+                      "artifacts_dir": config.get("artifacts_dir")}
+        started = time.time()
+        try:
+            return run_distributed(spec, ctx_kwargs, devices, use_gpu=True, storage_path=storage,
+                                   cpus_per_worker=config["resources"][0] / devices,
+                                   imports=tuple(config["imports"]))
+        except Exception as exc:  # noqa: BLE001 - a trial's failure is data, not a crash
+            return TrialResult(trial_id=spec.trial_id, spec_json=spec.canonical_json(), status="failed",
+                               error="".join(traceback.format_exception(exc)).strip()[-8000:],
+                               started_at=started, finished_at=time.time(), host=provenance.host())
 
     def cleanup(self):
         release_accelerator_memory()

@@ -1,6 +1,6 @@
-"""Importing this module puts the fake data modules of `tests.helpers.llm` in sys.modules (for
-processes a test cannot monkeypatch: Ray Train workers, subprocesses)."""
-from tests.helpers.llm import install_fake_data
+"""Importing this module puts the fake data modules of `tests.helpers.llm` (sizes
+`WORKER_SIZES`) in sys.modules: for processes a test cannot monkeypatch (Ray Train workers,
+subprocesses). Never import it in the test process itself."""
+from tests.helpers.llm import WORKER_SIZES, install_fake_data
 
-SIZES = {"train": 32, "valid": 16, "test": 16}
-install_fake_data(SIZES)
+install_fake_data(WORKER_SIZES)

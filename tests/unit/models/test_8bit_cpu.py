@@ -35,7 +35,7 @@ def int8_layers(model) -> int:
     return sum(isinstance(m, Linear8bitLt) for m in model.modules())
 
 
-@pytest.mark.slow   # ~10 s alone, up to 30 s on a busy 2-core machine: the real int8 path
+@pytest.mark.slow   # 4 s on quiet cores, ~30 s on a busy 2-core machine: the real int8 path
 def test_8bit_rt_trial_on_cpu_and_its_adapter_rescores_to_the_stored_scores(tiny_dir, tmp_path):
     from models.adapters import attach_saved
     from models.cache import MODEL_CACHE

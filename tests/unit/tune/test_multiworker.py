@@ -51,12 +51,18 @@ def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(tiny_dir, tm
     import ray
     from safetensors.torch import load_file
 
-    import tests.helpers.fake_data_installed  # noqa: F401  the same fake rows in every process
+    import sys
+
     from harness.core.context import TrialContext
     from harness.core.trial import run_trial
     from harness.tune.multiworker import run_distributed
     from harness.tune.session import _configure_env, _local_auth
 
+    from tests.helpers import llm as testing
+
+    # the Train workers import tests.helpers.fake_data_installed; here: undone after the test
+    for name, module in testing.fake_data_modules(testing.WORKER_SIZES).items():
+        monkeypatch.setitem(sys.modules, name, module)
     spec = rt_spec(tiny_dir)
     one = run_trial(spec, TrialContext(cache_dir=tmp_path / "cache", artifacts_dir=tmp_path / "one"))
     assert one.status == "complete", one.error

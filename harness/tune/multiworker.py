@@ -1,7 +1,9 @@
 """One trial across several devices: Ray Train's TorchTrainer starts one process per device
 (it sets up the process group: NCCL on GPUs, gloo on CPUs, and RANK / WORLD_SIZE / MASTER_*),
 every process runs the same `run_trial`, the HF Trainer and DeepSpeed train data-parallel in
-that group, and rank 0 (which saved the adapter and scored) hands back its TrialResult.
+that group, and rank 0 (which saved the adapter and scored) hands back its TrialResult; the
+other ranks wait for it at a barrier (so rank 0's scoring must fit in TorchConfig's timeout,
+30 min by default).
 
 Used by the worker for a DeepSpeed trial given `gpus_per_trial` >= 2; the Tune trial itself
 then holds one CPU (this driver of the Train run) and the Train workers hold the devices.
@@ -35,6 +37,12 @@ def _train_loop(config: dict) -> None:
     for module in config["imports"]:
         __import__(module)
     result = run_trial(TrialSpec.from_json(config["spec"]), TrialContext(**config["ctx"]))
+    # The other ranks leave run_trial after training, rank 0 after saving and scoring: they wait
+    # here, since gloo aborts a process whose peer closed the group (within TorchConfig's timeout)
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
     if ray.train.get_context().get_world_rank() != 0:
         ray.train.report({"rank": ray.train.get_context().get_world_rank()})
         return

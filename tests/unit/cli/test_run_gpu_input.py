@@ -47,6 +47,12 @@ def test_the_top_level_deepspeed_key_is_checked_too(tmp_path, capsys):
     assert "deepspeed: DeepSpeed config" in err and "does not parse" in err
 
 
+def test_zero3_across_several_gpus_is_refused(tmp_path, capsys):
+    err = run_bad(tmp_path, capsys, "training: {deepspeed: ray_configs/deepspeed_zero3.json}\n"
+                                     f"resources: {{gpus_per_trial: 2}}\n{TALLREC}")
+    assert "training.deepspeed: ray_configs/deepspeed_zero3.json is ZeRO-3, which does not run across 2 GPUs" in err
+
+
 def test_fractional_gpus_above_one(tmp_path, capsys):
     err = run_bad(tmp_path, capsys, f"resources: {{gpus_per_trial: 1.5}}\n{TALLREC}")
     assert "resources.gpus_per_trial: 1.5 is not allowed: above 1, whole GPUs only" in err

@@ -77,13 +77,18 @@ def detach(peft_model):
 
 
 def adapter_summary(path: str | Path) -> dict:
-    """Size and non-emptiness of a saved adapter: TALLRec users hit 4 KB all-zero adapters."""
+    """Size and non-emptiness of a saved adapter: TALLRec users hit 4 KB all-zero adapters, and
+    an unfinished ZeRO-3 save writes `[0]`-shaped tensors (refused: one line)."""
     import torch
     from safetensors.torch import load_file
 
     p = Path(path)
     f = p / "adapter_model.safetensors"
     tensors = load_file(str(f)) if f.is_file() else torch.load(p / "adapter_model.bin", map_location="cpu", weights_only=True)
+    empty = sorted(k for k, t in tensors.items() if t.numel() == 0 or t.dim() != 2)
+    if not tensors or empty:   # e.g. ZeRO-3 shards saved without gathering them
+        raise HarnessError(f"the saved adapter {p} has empty or malformed tensors "
+                           f"({len(empty)} of {len(tensors)}, e.g. {empty[0] if empty else 'none saved'})")
     b_norm = sum(float(t.float().norm()) for k, t in tensors.items() if "lora_B" in k)
     return {"adapter_bytes": sum(x.stat().st_size for x in p.iterdir() if x.is_file()),
             "adapter_tensors": len(tensors), "lora_B_norm": b_norm}

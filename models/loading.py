@@ -5,7 +5,7 @@
 `cache_dir/models/` and loaded from there afterwards: a model loaded with `gguf_file=` keeps a
 quantization config that makes `save_pretrained` and the HF Trainer refuse it, and the GGUF
 load itself is ~10x slower than the converted copy. Every user-fixable problem (unknown name,
-8-bit without CUDA, a missing file) is a one-line `HarnessError`.
+8-bit without a bitsandbytes backend, a missing file) is a one-line `HarnessError`.
 """
 from __future__ import annotations
 
@@ -104,8 +104,17 @@ def resolve_source(cfg: ModelConfig) -> ModelSource:
 
 
 def check_model(model: dict) -> None:
-    """MethodInfo.check_model for the LLM methods: an unknown alias or local path fails here."""
-    resolve_source(ModelConfig.model_validate(model))
+    """MethodInfo.check_model for the LLM methods: an unknown alias or local path, or 8-bit
+    without a bitsandbytes backend for this machine's device, fails here (before any trial).
+    A cluster's driver has the workers' packages (Ray needs the same environment)."""
+    cfg = ModelConfig.model_validate(model)
+    resolve_source(cfg)
+    problem = bitsandbytes_problem(resolve_device(None)) if cfg.load_in_8bit else None
+    if problem:
+        error = HarnessError(f"{problem}; install one that has (scripts/setup.sh) or set "
+                             "model.load_in_8bit: false")
+        error.field = "load_in_8bit"   # harness.run.runner.check_models names the field
+        raise error
 
 
 def _conversion_key(src: ModelSource) -> str:
@@ -190,13 +199,37 @@ def resolve_device(device: str | None) -> str:
 
 
 def check_8bit(cfg: ModelConfig, device: str) -> None:
+    """`load_in_8bit` needs a bitsandbytes with a backend for `device`: CUDA (its native
+    library found), or the CPU (bitsandbytes >= 0.45, "multi_backend"; slow, docs/gpu.md)."""
     if not cfg.load_in_8bit:
         return
-    if not device.startswith("cuda"):
-        raise HarnessError("load_in_8bit needs a CUDA GPU (bitsandbytes); this machine has none: "
-                           "set model.load_in_8bit: false")
+    problem = bitsandbytes_problem(device)
+    if problem:
+        raise HarnessError(f"load_in_8bit: {problem}; install one that has (scripts/setup.sh) "
+                           "or set model.load_in_8bit: false")
+
+
+def bitsandbytes_problem(device: str) -> str | None:
+    """Why bitsandbytes cannot load 8-bit weights on `device`, or None."""
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise HarnessError("load_in_8bit needs bitsandbytes: pip install 'tallrec-harness[gpu]'")
+        return "bitsandbytes is not installed"
+    try:
+        import bitsandbytes as bnb
+    except Exception as exc:  # noqa: BLE001 - a broken install is the user's to fix
+        return f"bitsandbytes cannot be imported ({type(exc).__name__}: {_one_line(exc)[:120]})"
+    kind = device.split(":")[0]
+    version = getattr(bnb, "__version__", "?")
+    if kind != "cuda" and ("multi_backend" not in getattr(bnb, "features", ())
+                           or kind not in getattr(bnb, "supported_torch_devices", ())):
+        return f"bitsandbytes {version} has no backend for the {kind} device (0.45 or newer runs on the CPU)"
+    if kind == "cuda":
+        try:
+            from bitsandbytes.cextension import ErrorHandlerMockBNBNativeLibrary, lib
+        except ImportError:
+            return None
+        if isinstance(lib, ErrorHandlerMockBNBNativeLibrary):
+            return f"bitsandbytes {version} found no native CUDA library for this machine's CUDA"
+    return None
 
 
 def load_tokenizer(path: str, local: bool = True, **hub):
@@ -227,7 +260,10 @@ def load_base(cfg: ModelConfig, cache_dir: Path, device: str | None = None):
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-        kwargs["device_map"] = {"": torch.device(device).index or 0}
+        target = torch.device(device)   # wherever bitsandbytes has a backend: cuda:N or cpu
+        if target.type != "cpu" and target.index is None:
+            target = torch.device(target.type, 0)
+        kwargs["device_map"] = {"": str(target)}
     try:
         tok = load_tokenizer(path, local, **hub)
         if local:

@@ -99,12 +99,12 @@ def run_llm(spec, ctx, model_cfg: ModelConfig, lora: LoraConfig | None,
     from models.cache import borrow
     from models.loading import check_8bit, resolve_device
     from models.monitor import PeakMemory
-    from models.training import check_deepspeed
+    from models.deepspeed_env import check_deepspeed, trial_environment
 
     mode = score_mode(spec)
     device = resolve_device(ctx.device)
     check_8bit(model_cfg, device)
-    deepspeed = check_deepspeed(training.deepspeed, device) if training else None
+    deepspeed = check_deepspeed(training.deepspeed) if training else None
     if at is not None and at.adapter_path:
         from models.adapters import check_adapter_dir
 
@@ -121,6 +121,8 @@ def run_llm(spec, ctx, model_cfg: ModelConfig, lora: LoraConfig | None,
     timings["data_s"] = time.perf_counter() - t0
 
     with ExitStack() as stack:
+        if deepspeed:   # launcher variables, os.environ and accelerate restored on exit
+            stack.enter_context(trial_environment(device))
         mem = stack.enter_context(PeakMemory())
         work = Path(ctx.work_dir) if ctx.work_dir else Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="tallrec-")))
@@ -132,8 +134,6 @@ def run_llm(spec, ctx, model_cfg: ModelConfig, lora: LoraConfig | None,
                                                 mode, answer_fn)
     extra.update(mem.as_extra())
     extra["score"] = score_stats
-    if deepspeed:
-        _reset_accelerate_state()
     return MethodOutput(predictions=predictions, split=spec.eval.split, timings=timings, extra=extra)
 
 
@@ -167,15 +167,18 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
                                  seed=spec.seed, output_dir=work / "checkpoints", device=device,
                                  valid_frame=valid, deepspeed=deepspeed,
                                  gradient_checkpointing=model_cfg.gradient_checkpointing,
-                                 dtype=model_cfg.dtype, score_mode=mode)
+                                 dtype=model_cfg.dtype, score_mode=mode, save_dir=work / "adapter")
             shutil.rmtree(work / "checkpoints", ignore_errors=True)
+            from models.deepspeed_env import rank
+
+            if rank() != 0:   # one process per device: rank 0 saved the adapter and scores
+                return {}, {"rank": rank()}
             timings["train_s"] = outcome.train_s
             timings["valid_score_s"] = outcome.valid_score_s
             extra.update(tokens_seen=outcome.tokens_seen, global_step=outcome.global_step,
                          epochs=outcome.epochs, best_valid_auc=outcome.best_auc,
                          best_step=outcome.best_step, valid_history=outcome.history,
                          final_loss=outcome.losses[-1] if outcome.losses else None)
-            peft_model.save_pretrained(str(work / "adapter"))
             extra.update(adapter_summary(work / "adapter"))
             if ctx.work_dir:
                 extra["adapter_dir"] = str(work / "adapter")
@@ -183,6 +186,10 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
                 from models.adapters import keep_adapter
 
                 extra["kept_adapter"] = keep_adapter(work / "adapter", Path(ctx.artifacts_dir), spec.trial_id)
+            if outcome.partitioned:   # ZeRO-3 left shards in memory: score what was saved
+                t0 = time.perf_counter()
+                scored = _reload_trained(model_cfg, ctx, device, work / "adapter")
+                timings["reload_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         batch = training.score_batch_size if training is not None else 32
         if answer_fn is not None:
@@ -196,12 +203,13 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
     return predictions, stats
 
 
-def _reset_accelerate_state() -> None:
-    """A DeepSpeed Trainer leaves accelerate's process-wide state configured for DeepSpeed."""
-    try:
-        from accelerate.state import AcceleratorState, GradientState
+def _reload_trained(model_cfg: ModelConfig, ctx, device: str, adapter_dir: Path):
+    """A fresh base (outside the worker cache) with the saved adapter: what ZeRO-3 trials score,
+    since their model in memory holds parameter shards."""
+    from models.adapters import attach_saved
+    from models.deepspeed_env import forget_zero3
+    from models.loading import load_base
 
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
-    except Exception:  # noqa: BLE001 - best effort; the next trial builds its own state
-        pass
+    forget_zero3()   # else from_pretrained partitions the fresh base too
+    base, _ = load_base(model_cfg, ctx.cache_dir, device)
+    return attach_saved(base, adapter_dir, trainable=False).eval()

@@ -10,7 +10,10 @@
   the best checkpoint (adapter only) restored at the end (`load_best_model_at_end`).
   TALLRec's own loop scores validation through full-vocabulary logits of every position; the
   scorer computes the same next-token probabilities at a fraction of the cost.
-* DeepSpeed: `deepspeed: <json>` goes to TrainingArguments (CUDA only; checked here).
+* DeepSpeed: `deepspeed: <json>` goes to TrainingArguments, on a GPU or on the CPU
+  (models/deepspeed_env.py sets up and restores the process). The adapter is saved through
+  `Trainer.save_model`, which gathers ZeRO-3's partitioned LoRA weights (PEFT's own
+  `save_pretrained` would write `[0]`-shaped tensors).
 * TALLRec-faithful knobs (docs/models.md): `restore_best: false` keeps the last step's adapter,
   `eval_every_steps`, `reshuffle` (the K rows permuted once more), `padding_side: left`.
 * Speed knobs (bench/train_speed.py): `group_by_length`, `shared_prefix`, `autocast_bf16`
@@ -19,7 +22,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,7 @@ class TrainOutcome:
     valid_score_s: float = 0.0
     history: list[dict] = field(default_factory=list)  # one row per evaluation
     losses: list[float] = field(default_factory=list)
+    partitioned: bool = False   # ZeRO-3: the model in memory holds shards, not usable weights
 
 
 class LengthGroupedSampler:
@@ -137,30 +140,6 @@ def _make_trainer_class():
     return AUCTrainer
 
 
-def check_deepspeed(config: str | None, device: str) -> str | None:
-    if not config:
-        return None
-    path = Path(config)
-    if not path.is_file():
-        from harness.core.provenance import PROJECT_ROOT
-
-        if (PROJECT_ROOT / config).is_file():
-            path = PROJECT_ROOT / config
-        else:
-            raise HarnessError(f"DeepSpeed config not found: {config}")
-    if not device.startswith("cuda"):
-        raise HarnessError("DeepSpeed training needs a CUDA GPU; this machine has none: "
-                           "remove training.deepspeed")
-    import importlib.util
-
-    if importlib.util.find_spec("deepspeed") is None:
-        raise HarnessError("DeepSpeed training needs deepspeed: pip install 'tallrec-harness[deepspeed]'")
-    for var, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29511"), ("RANK", "0"),
-                       ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
-        os.environ.setdefault(var, value)  # a single-process run without a launcher
-    return str(path.resolve())
-
-
 def _speed_options(cfg, train: list[dict], seed: int, device: str) -> dict:
     """The TrainingConfig speed knobs the trainer applies (AT's block has none)."""
     if getattr(cfg, "autocast_bf16", False) and not device.startswith("cpu"):
@@ -180,9 +159,10 @@ def _optimizer_steps(cfg, n_rows: int) -> int | None:
 def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: int, output_dir: Path,
                device: str, valid_frame=None, deepspeed: str | None = None,
                gradient_checkpointing: bool = False, dtype: str = "float32",
-               score_mode: str = "two-way") -> TrainOutcome:
+               score_mode: str = "two-way", save_dir: Path | None = None) -> TrainOutcome:
     """Train the adapter of `peft_model` in place. `cfg` is a TrainingConfig (with validation,
-    early stopping and best-checkpoint restore when `valid_frame` is given) or an ATConfig."""
+    early stopping and best-checkpoint restore when `valid_frame` is given) or an ATConfig.
+    With `save_dir` the trained adapter is saved there (a standard PEFT folder)."""
     import torch
     from transformers import EarlyStoppingCallback, TrainingArguments
 
@@ -194,8 +174,12 @@ def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: 
 
         train = [train[i] for i in np.random.default_rng(seed).permutation(len(train))]
     speed = _speed_options(cfg, train, seed, device)
+    from models.deepspeed_env import world_size
+
     micro = min(cfg.micro_batch_size, cfg.batch_size)
-    accumulation = max(1, cfg.batch_size // micro)
+    # one process per device (harness/tune/multiworker.py): each rank takes `micro` rows per
+    # micro-batch, so the effective batch stays batch_size
+    accumulation = max(1, cfg.batch_size // (micro * world_size()))
     with_valid = valid_frame is not None and len(valid_frame) > 0
     cuda = device.startswith("cuda")
     args = dict(
@@ -251,6 +235,8 @@ def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: 
                            f"{' '.join(str(exc).split())[:300]}") from exc
     finally:
         peft_model.config.use_cache = True
+    if save_dir is not None:
+        _save_adapter(trainer, Path(save_dir))
     state = trainer.state
     losses = [h["loss"] for h in state.log_history if "loss" in h]
     outcome = TrainOutcome(
@@ -259,7 +245,21 @@ def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: 
         best_step=state.best_global_step if with_valid else None,
         tokens_seen=int(state.num_input_tokens_seen or 0),
         train_s=time.perf_counter() - t0 - trainer.valid_score_s,
-        valid_score_s=trainer.valid_score_s, history=trainer.eval_history, losses=losses)
+        valid_score_s=trainer.valid_score_s, history=trainer.eval_history, losses=losses,
+        partitioned=bool(deepspeed) and _zero3(deepspeed))
     peft_model.eval()
     del trainer
     return outcome
+
+
+def _zero3(config: str) -> bool:
+    from models.deepspeed_env import zero_stage
+
+    return zero_stage(config) == 3
+
+
+def _save_adapter(trainer, target: Path) -> None:
+    """`Trainer.save_model` gathers ZeRO-3 shards (stage3_gather_16bit_weights_on_model_save)
+    and writes the PEFT adapter; the Trainer's own training_args.bin is not part of an adapter."""
+    trainer.save_model(str(target))
+    (target / "training_args.bin").unlink(missing_ok=True)

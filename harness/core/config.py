@@ -6,6 +6,8 @@ etc. One place for every default, so a grid, a spec and a method can never disag
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
@@ -38,7 +40,7 @@ class ModelConfig(_Block):
     name: str = "smollm2-135m"
     gguf_file: str | None = None          # a GGUF file inside `name` (dir or hub repo), or a path
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    load_in_8bit: bool = False            # bitsandbytes; CUDA only
+    load_in_8bit: bool = False            # bitsandbytes: on CUDA, or on the CPU (slow, docs/gpu.md)
     gradient_checkpointing: bool = False
     template: Literal["alpaca", "alpaca-noqa"] = "alpaca"   # alpaca-noqa = the published prompts
     revision: str | None = None           # hub branch, tag or commit of `name` (pin it for results)
@@ -80,7 +82,7 @@ class TrainingConfig(_Block):
     warmup_steps: int = Field(default=20, ge=0)
     valid_max_samples: int | None = Field(default=None, ge=1)  # cap per domain on the valid split
     score_batch_size: int = Field(default=32, ge=1)
-    deepspeed: str | None = None      # a DeepSpeed JSON (ray_configs/deepspeed_zero2.json...)
+    deepspeed: str | None = None      # a DeepSpeed JSON (ray_configs/deepspeed_zero2.json...), GPU or CPU
     # Added later (ids unchanged at their defaults). TALLRec's finetune_rec.py behaviour, for
     # measuring its defects (docs/models.md, "TALLRec-faithful training"):
     restore_best: bool = True         # False: keep the last step's adapter (TALLRec's state_dict patch)
@@ -131,3 +133,24 @@ class BaselineConfig(_Block):
     text_hidden_size: int = Field(default=1024, ge=1)   # -BERT variants: GRU width (paper: 1024)
     text_num_layers: int = Field(default=4, ge=1)       # -BERT variants: GRU layers (paper: 4)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+def deepspeed_config_path(value: str) -> Path:
+    """A DeepSpeed JSON named in a grid: relative to the current directory, else to the project
+    root (where ray_configs/ ships). Missing, unreadable or not a JSON object: one line."""
+    from harness.core.errors import HarnessError
+    from harness.core.provenance import PROJECT_ROOT
+
+    path = Path(value).expanduser()
+    if not path.is_file() and not path.is_absolute() and (PROJECT_ROOT / value).is_file():
+        path = PROJECT_ROOT / value
+    if not path.is_file():
+        raise HarnessError(f"DeepSpeed config not found: {value}")
+    try:
+        parsed = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise HarnessError(f"DeepSpeed config {value} does not parse: {' '.join(str(exc).split())[:200]}") from None
+    if not isinstance(parsed, dict):
+        raise HarnessError(f"DeepSpeed config {value} does not parse: a JSON object is expected, "
+                           f"not {type(parsed).__name__}")
+    return path.resolve()

@@ -30,6 +30,10 @@ class MethodInfo:
     # Called by `harness run` before anything runs or is stored, with a trial's model block
     # (uses_llm methods): raises HarnessError for a model the method cannot find.
     check_model: Callable[[dict], None] | None = None
+    # A trial that Ray gives GPUs needs CUDA to see them: without it the trial fails with one
+    # line instead of running on the CPU unnoticed. False for a method that runs anywhere
+    # (the logical-GPU scheduling test method).
+    needs_cuda: bool = True
 
     def is_zero_shot(self, variant: str | None) -> bool:
         return self.zero_shot or (variant is not None and variant in self.zero_shot_variants)

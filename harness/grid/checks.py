@@ -3,14 +3,16 @@ which config blocks each method uses. Importing the grid's `imports:` plugins ha
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import sys
 
 from pydantic import ValidationError
 
-from harness.core.config import ModelConfig
+from harness.core.config import ModelConfig, deepspeed_config_path
 from harness.core.datasets import BOTH, DATASETS, NAME, dataset_names
+from harness.core.errors import HarnessError
 from harness.core.methods import METHODS, MethodInfo, method_info
 from harness.core.spec import INT_MAX, K_MAX, K_MIN, SEED_MAX
 from harness.grid.errors import GridError, format_errors
@@ -80,6 +82,7 @@ def check(grid: GridSpec) -> None:
     _check_model_axis(grid, infos)
     check_search(grid)
     check_protocol(grid)
+    _check_deepspeed(grid, infos)
 
 
 def _check_int_range(value, where: str) -> None:
@@ -135,6 +138,10 @@ def _check_eval_and_resources(grid: GridSpec) -> None:
         if isinstance(res.gpus_per_trial, float) and res.gpus_per_trial < 0:
             _fail(f"{where}.gpus_per_trial", f"{res.gpus_per_trial:g} is not allowed: a number "
                                              ">= 0 (a fraction shares a GPU) or auto")
+        if isinstance(res.gpus_per_trial, float) and res.gpus_per_trial > 1 \
+                and not res.gpus_per_trial.is_integer():
+            _fail(f"{where}.gpus_per_trial", f"{res.gpus_per_trial:g} is not allowed: above 1, "
+                                             "whole GPUs only (Ray shares a GPU by fractions of one)")
     if grid.deepspeed and grid.training.deepspeed and grid.deepspeed != grid.training.deepspeed:
         _fail("deepspeed", f"{grid.deepspeed!r} conflicts with training.deepspeed "
                            f"{grid.training.deepspeed!r}; set only one")
@@ -231,3 +238,28 @@ def _check_model_axis(grid: GridSpec, infos: dict[str, MethodInfo]) -> None:
         if override.model and "name" in override.model and len(seen) > 1:
             _fail(f"overrides.{method}.model.name", "would replace every grid.model choice with one "
                                                     "model; drop it or the grid.model axis")
+
+
+def _check_deepspeed(grid: GridSpec, infos: dict[str, MethodInfo]) -> None:
+    """Every DeepSpeed JSON a trial will use exists and parses (before anything runs)."""
+    for method, info in infos.items():
+        if "training" not in _blocks_of(grid, method, info):
+            continue
+        config = grid.block(method, "training").deepspeed
+        if not config:
+            continue
+        override = grid.overrides.get(method)
+        where = f"overrides.{method}.training.deepspeed" if override and override.training \
+            and "deepspeed" in override.training else \
+            ("training.deepspeed" if grid.training.deepspeed else "deepspeed")
+        try:
+            path = deepspeed_config_path(config)
+        except HarnessError as exc:
+            _fail(where, str(exc))
+        _, gpus = grid.resources_for(method, info.uses_llm)
+        stage = (json.loads(path.read_text()).get("zero_optimization") or {}).get("stage", 0)
+        if gpus != "auto" and gpus >= 2 and stage == 3:
+            # one process per GPU (harness/tune/multiworker.py) is tested with ZeRO-2; under ZeRO-3
+            # the Trainer's adapter save does collectives on rank 0 only (docs/gpu.md)
+            _fail(where, f"{config} is ZeRO-3, which does not run across {gpus:g} GPUs per trial yet; "
+                         "use ray_configs/deepspeed_zero2.json, or gpus_per_trial: 1")

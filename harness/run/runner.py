@@ -95,7 +95,7 @@ def check_models(specs: list[TrialSpec], grid_path) -> None:
         try:
             check(spec.model)
         except HarnessError as exc:
-            raise HarnessError(f"{grid_path}: model.name: {exc}") from exc
+            raise HarnessError(f"{grid_path}: model.{getattr(exc, 'field', 'name')}: {exc}") from exc
 
 
 def plan_run(grid: str | Path, db: str | Path | None = None, rerun_failed: bool = False) -> Plan:
@@ -149,7 +149,9 @@ def tune_options(grid: GridSpec, storage_path: Path, address: str | None = None,
 
     ray = grid.ray
     return TuneOptions(resources=resources, storage_path=Path(storage_path),
-                       address=address or ray.address, max_concurrent_trials=ray.max_concurrent_trials,
+                       # RAY_ADDRESS joins a cluster, as for Ray itself (harness.tune.session)
+                       address=address or ray.address or os.environ.get("RAY_ADDRESS") or None,
+                       max_concurrent_trials=ray.max_concurrent_trials,
                        max_retries=ray.max_retries, reuse_actors=ray.reuse_actors,
                        num_cpus=ray.num_cpus, num_gpus=ray.num_gpus, gpu_leak_mb=ray.gpu_leak_mb,
                        imports=tuple(grid.imports),

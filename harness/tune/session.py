@@ -78,18 +78,36 @@ def _loopback_only():
             constants.ENABLE_RAY_CLUSTER = before
 
 
-def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
-    """Fail fast on a HOST:PORT nobody listens on (ray.init would retry for minutes)."""
+def _answers(host: str, port: int, timeout_s: float) -> OSError | None:
     import socket
 
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+        return None
+    except OSError as exc:
+        return exc
+
+
+def _check_reachable(address: str, timeout_s: float = 10.0) -> bool:
+    """Fail fast on a HOST:PORT nobody listens on (ray.init would retry for minutes), testing
+    what Ray will really dial: Ray replaces a loopback host (127.0.0.1, localhost) by this
+    node's network IP. Returns True where only the loopback address answers (a head started
+    with `ray start --head` bound to loopback): then the driver must join as a loopback node."""
     host, _, port = address.rpartition(":")
     if "://" in address or not host or not port.isdigit():
-        return   # "auto", "ray://...": Ray resolves and reports those itself
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as exc:
+        return False   # "auto", "ray://...": Ray resolves and reports those itself
+    dialled = host
+    with contextlib.suppress(Exception):
+        from ray._private.services import resolve_ip_for_localhost
+
+        dialled = resolve_ip_for_localhost(host)
+    failure = _answers(dialled, int(port), timeout_s)
+    if failure is not None and dialled != host and _answers(host, int(port), timeout_s) is None:
+        return True
+    if failure is not None:
         raise HarnessError(f"cannot join the Ray cluster at {address!r}: nothing answers there "
-                           f"({exc.strerror or exc}); start it with `ray start --head` or fix --address") from exc
+                           f"({failure.strerror or failure}); start it with `ray start --head` or fix --address")
+    return False
 
 
 def _sweep_stale_temp_dirs(run_root: Path) -> None:
@@ -107,31 +125,37 @@ def ray_session(options: TuneOptions, storage: Path):
     `info["logs_dir"]` (the caller sets it once the run directory is known)."""
     _configure_env()
     info = {"init_s": 0.0, "owned": False, "temp_dir": None, "logs_dir": None}
+    # RAY_ADDRESS names a cluster to join, as for Ray itself (a local start cannot coexist with
+    # it: ray.init would join it anyway and refuse the local-only arguments)
+    address = options.address or os.environ.get("RAY_ADDRESS") or None
     if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         _quiet_ray_loggers()
         yield info
         return
-    if not options.address:
+    if not address:
         _local_auth()                  # before Ray is imported, where possible
     import ray
 
     _quiet_ray_loggers()
     started = time.perf_counter()
-    if options.address:
-        _check_reachable(options.address)
+    if address:
+        loopback = _loopback_only() if _check_reachable(address) else contextlib.nullcontext()
+        loopback.__enter__()
         try:
             # Workers on other nodes get the raylet's environment, not ours: pass Tune's knobs
             # (RAY_CHDIR_TO_TRIAL_DIR above all) as the job's runtime environment.
-            ray.init(address=options.address, log_to_driver=False, logging_level=logging.ERROR,
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR,
                      runtime_env={"env_vars": dict(_TUNE_ENV)})
         except Exception as exc:  # noqa: BLE001 - connection problems are the user's to fix
-            raise HarnessError(f"cannot join the Ray cluster at {options.address!r}: "
+            loopback.__exit__(None, None, None)
+            raise HarnessError(f"cannot join the Ray cluster at {address!r}: "
                                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
         info.update(owned=True, init_s=time.perf_counter() - started)
         try:
             yield info
         finally:
             ray.shutdown()
+            loopback.__exit__(None, None, None)
         return
     storage = Path(storage)
     storage.mkdir(parents=True, exist_ok=True)

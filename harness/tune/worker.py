@@ -11,14 +11,19 @@ import importlib
 import os
 import pickle
 import sys
+import time
+from pathlib import Path
 
 from ray import tune
 from ray.tune import PlacementGroupFactory
 
+from harness.core import provenance
 from harness.core.context import TrialContext
-from harness.core.methods import METHODS
+from harness.core.methods import METHODS, method_info
+from harness.core.result import TrialResult
 from harness.core.spec import TrialSpec
 from harness.core.trial import run_trial
+from harness.tune.multiworker import run_distributed, spans_devices
 
 _prepared: set = set()
 
@@ -54,8 +59,33 @@ def release_accelerator_memory() -> dict[str, float]:
             "gpu_reserved_mb": torch.cuda.memory_reserved() / 2**20}
 
 
+def missing_cuda(spec: TrialSpec, gpus: float) -> TrialResult | None:
+    """A failed result (one line) for a trial Ray gave GPUs on a worker where torch finds no
+    CUDA (a broken driver, a CPU build of torch): it must not run on the CPU unnoticed."""
+    if not gpus or not method_info(spec.method).needs_cuda:
+        return None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return None
+        build = f"torch {torch.__version__}"
+    except ImportError:
+        build = "torch is not installed"
+    now = time.time()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    return TrialResult(trial_id=spec.trial_id, spec_json=spec.canonical_json(), status="failed",
+                       error=f"this trial was given {gpus:g} GPU (CUDA_VISIBLE_DEVICES={visible!r}) "
+                             f"but this worker has no usable CUDA ({build}): fix the node's GPU "
+                             "driver or torch, or set gpus_per_trial: 0 to run on CPUs",
+                       started_at=now, finished_at=now, host=provenance.host(), device="cpu")
+
+
 def trial_resources(config: dict):
     cpus, gpus = config["resources"]
+    if spans_devices(TrialSpec.from_json(config["spec"]), gpus):
+        # the Tune trial only drives a Ray Train run, whose workers hold the CPUs and GPUs
+        return PlacementGroupFactory([{"CPU": 0.01}])
     return PlacementGroupFactory([{"CPU": cpus, "GPU": gpus} if gpus else {"CPU": cpus}])
 
 
@@ -89,7 +119,14 @@ class HarnessTrainable(tune.Trainable):
         spec = TrialSpec.from_json(config["spec"])
         ctx = TrialContext(raw_dir=config["raw_dir"], artifacts_dir=config.get("artifacts_dir"),
                            **({"cache_dir": config["cache_dir"]} if config["cache_dir"] else {}))
-        result = run_trial(spec, ctx)
+        gpus = config["resources"][1]
+        missing = missing_cuda(spec, gpus)
+        if missing is not None:
+            result = missing
+        elif spans_devices(spec, gpus):
+            result = self._run_on_devices(spec, ctx, int(gpus))
+        else:
+            result = run_trial(spec, ctx)
         result.extra.update(config.get("extra") or {})
         del spec, ctx
         memory = release_accelerator_memory()
@@ -106,6 +143,27 @@ class HarnessTrainable(tune.Trainable):
         last = (result.error or "failed").strip().splitlines()[-1:] or ["failed"]
         self._failure = f"trial failed (stored with its error): {last[0]}"
         return {"harness_payload": payload, "done": False}
+
+    def _run_on_devices(self, spec: TrialSpec, ctx: TrialContext, devices: int) -> TrialResult:
+        """One process per GPU through Ray Train (harness/tune/multiworker.py); a failure of
+        the Train run is this trial's failure, stored like any other."""
+        import tempfile
+        import traceback
+
+        config = self._config
+        storage = str(Path(config["artifacts_dir"]) / "train") if config.get("artifacts_dir") \
+            else tempfile.mkdtemp(prefix="harness-train-")
+        ctx_kwargs = {"raw_dir": ctx.raw_dir, "cache_dir": str(ctx.cache_dir), "device": "cuda",
+                      "artifacts_dir": config.get("artifacts_dir")}
+        started = time.time()
+        try:
+            return run_distributed(spec, ctx_kwargs, devices, use_gpu=True, storage_path=storage,
+                                   cpus_per_worker=config["resources"][0] / devices,
+                                   imports=tuple(config["imports"]))
+        except Exception as exc:  # noqa: BLE001 - a trial's failure is data, not a crash
+            return TrialResult(trial_id=spec.trial_id, spec_json=spec.canonical_json(), status="failed",
+                               error="".join(traceback.format_exception(exc)).strip()[-8000:],
+                               started_at=started, finished_at=time.time(), host=provenance.host())
 
     def cleanup(self):
         release_accelerator_memory()

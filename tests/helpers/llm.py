@@ -106,6 +106,9 @@ def write_json(path: Path, obj) -> None:
     Path(path).write_text(json.dumps(obj, indent=2))
 
 
+WORKER_SIZES = {"train": 32, "valid": 16, "test": 16}   # tests/helpers/fake_data_installed.py
+
+
 def fake_data_modules(sizes: dict[str, int] | None = None) -> dict:
     """Stand-ins for data.samples / data.sampling / data.alpaca with the documented signatures,
     serving `fake_samples` frames: for tests that must not depend on the raw files."""

@@ -1,0 +1,68 @@
+"""One trial across several devices: Ray Train's TorchTrainer starts one process per device
+(it sets up the process group: NCCL on GPUs, gloo on CPUs, and RANK / WORLD_SIZE / MASTER_*),
+every process runs the same `run_trial`, the HF Trainer and DeepSpeed train data-parallel in
+that group, and rank 0 (which saved the adapter and scored) hands back its TrialResult; the
+other ranks wait for it at a barrier (so rank 0's scoring must fit in TorchConfig's timeout,
+30 min by default).
+
+Used by the worker for a DeepSpeed trial given `gpus_per_trial` >= 2; the Tune trial itself
+then holds one CPU (this driver of the Train run) and the Train workers hold the devices.
+"""
+from __future__ import annotations
+
+import pickle
+import tempfile
+from pathlib import Path
+
+from harness.core.result import TrialResult
+from harness.core.spec import TrialSpec
+
+RESULT_FILE = "trial_result.pkl"
+
+
+def spans_devices(spec: TrialSpec, gpus: float) -> bool:
+    """A DeepSpeed trial given whole GPUs >= 2 runs one process per GPU."""
+    training = spec.params.get("training") or {}
+    return bool(training.get("deepspeed")) and gpus >= 2 and float(gpus).is_integer()
+
+
+def _train_loop(config: dict) -> None:
+    """Runs in every Train worker (one per device)."""
+    import ray.train
+    from ray.train import Checkpoint
+
+    from harness.core.context import TrialContext
+    from harness.core.trial import run_trial
+
+    for module in config["imports"]:
+        __import__(module)
+    result = run_trial(TrialSpec.from_json(config["spec"]), TrialContext(**config["ctx"]))
+    # The other ranks leave run_trial after training, rank 0 after saving and scoring: they wait
+    # here, since gloo aborts a process whose peer closed the group (within TorchConfig's timeout)
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+    if ray.train.get_context().get_world_rank() != 0:
+        ray.train.report({"rank": ray.train.get_context().get_world_rank()})
+        return
+    with tempfile.TemporaryDirectory(prefix="harness-rank0-") as tmp:
+        (Path(tmp) / RESULT_FILE).write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        ray.train.report({"rank": 0, "status": result.status}, checkpoint=Checkpoint.from_directory(tmp))
+
+
+def run_distributed(spec: TrialSpec, ctx: dict, workers: int, use_gpu: bool, storage_path: str,
+                    cpus_per_worker: float = 1.0, imports: tuple[str, ...] = ()) -> TrialResult:
+    """`spec` on `workers` processes (one device each); returns rank 0's TrialResult."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    trainer = TorchTrainer(
+        _train_loop, train_loop_config={"spec": spec.canonical_json(), "ctx": ctx, "imports": list(imports)},
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu,
+                                     resources_per_worker={"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})}),
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        run_config=RunConfig(name=f"{spec.trial_id[:12]}-devices", storage_path=storage_path))
+    outcome = trainer.fit()
+    with outcome.checkpoint.as_directory() as folder:
+        return pickle.loads((Path(folder) / RESULT_FILE).read_bytes())

@@ -242,15 +242,18 @@ def summary_frame(store, trial_ids: list[str] | None = None):
                count(*) FILTER (WHERE t.status = 'failed') AS failed
         FROM trials t {where} GROUP BY ALL ORDER BY ALL""")
     aucs = store.query(f"""
-        SELECT t.method, coalesce(t.variant, '') AS variant, m.eval_domain,
+        SELECT t.method, coalesce(t.variant, '') AS variant, m.eval_domain, m.split,
                avg(m.auc) AS mean, stddev_samp(m.auc) AS sd, count(m.auc) AS n
         FROM trials t JOIN metrics m USING (trial_id)
         {where}{' AND' if where else 'WHERE'} t.status = 'complete'
         GROUP BY ALL ORDER BY ALL""")
-    for domain in sorted(set(aucs["eval_domain"])):
-        part = aucs[aucs["eval_domain"] == domain]
+    # Search trials score validation rows only: their AUCs get columns of their own, never
+    # averaged into the test split's.
+    for domain, split in sorted(set(zip(aucs["eval_domain"], aucs["split"]))):
+        part = aucs[(aucs["eval_domain"] == domain) & (aucs["split"] == split)]
         text = {(r.method, r.variant): _mean_sd(r.mean, r.sd, r.n) for r in part.itertuples()}
-        counts[f"{domain} AUC"] = [text.get((r.method, r.variant), "") for r in counts.itertuples()]
+        column = f"{domain} AUC" if split == "test" else f"{domain} {split} AUC"
+        counts[column] = [text.get((r.method, r.variant), "") for r in counts.itertuples()]
     return counts
 
 

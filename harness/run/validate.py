@@ -78,6 +78,7 @@ class _Predictions(_Strict):
     sample_id: list[str | int]
     label: list[Literal[0, 1]]
     score: list[float]
+    user_id: list[str | int | None] | None = None    # written since store schema 2
 
 
 class _Entry(_Strict):
@@ -122,11 +123,11 @@ def result_from(data: Any, path: Path, plan_ids: set[str] | None) -> TrialResult
     if plan_ids is not None and entry.trial_id not in plan_ids:
         raise BadFile(f"{path}: trial {entry.trial_id[:12]} is not in its run's plan")
     for domain, p in entry.predictions.items():
-        if not len(p.sample_id) == len(p.label) == len(p.score):
+        if not len(p.sample_id) == len(p.label) == len(p.score) == len(p.user_id or p.label):
             raise BadFile(f"{path}: predictions for {domain!r} have columns of unequal length")
     result = TrialResult(**{**entry.model_dump(exclude={"metrics", "predictions"}),
                             "metrics": [DomainMetric(**m.model_dump()) for m in entry.metrics],
-                            "predictions": {d: pd.DataFrame(p.model_dump())
+                            "predictions": {d: pd.DataFrame(p.model_dump(exclude_none=True))
                                             for d, p in entry.predictions.items()}})
     _check_metrics(result, path)
     return result

@@ -223,3 +223,18 @@ def test_status_timeout_and_ctrl_c(tmp_path):
     finally:
         holder.kill()
         holder.wait(30)
+
+
+def test_journaled_predictions_keep_their_user_ids(tmp_path, capsys):
+    """Trials write user ids with their predictions (store schema 2): a journal entry that has
+    them is valid, and its users reach the store."""
+    store, run_id, run_dir, results = _run(tmp_path, n=1)
+    result = make_result(seed=0, users=3)
+    (run_dir / "plan.json").write_text(json.dumps(
+        {"run_id": run_id, "db": str(store.path.resolve()), "trial_ids": [result.trial_id],
+         "host": os.uname().nodename, "pid": 0}))
+    Journal(run_dir / "journal").write(result)
+    code, text = _status(store.path, capsys)
+    assert "stored 1 journaled result(s)" in text and "warning" not in text
+    users = store.query("SELECT DISTINCT user_id FROM predictions ORDER BY 1")["user_id"].tolist()
+    assert users == ["u0", "u1", "u2"]

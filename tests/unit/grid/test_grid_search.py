@@ -37,7 +37,7 @@ def write(tmp_path: Path, text: str, name: str = "g.yaml") -> Path:
     ("training.batch_size", "{choice: [4, 0]}", "uauc", "choice value 0 is not allowed"),
     ("training.learnin_rate", "{choice: [1.0e-4]}", "uauc", "unknown setting: training has no field 'learnin_rate'"),
     ("baseline.learning_rate", "{choice: [1.0e-4]}", "uauc", "unknown setting"),
-    ("training.learning_rate", "{choice: [1.0e-4]}", "gauc", "unknown metric 'gauc'; registered: auc, logloss, uauc"),
+    ("training.learning_rate", "{choice: [1.0e-4]}", "gauc", "unknown metric 'gauc'; registered: auc, "),
 ])
 def test_bad_search_block_is_one_line_exit_2(tmp_path, capsys, setting, rng, metric, message):
     grid = write(tmp_path, SEARCH.format(setting=setting, rng=rng, metric=metric))

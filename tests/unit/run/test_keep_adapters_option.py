@@ -41,7 +41,7 @@ def test_worker_builds_the_context_with_the_artifacts_dir(artifacts):
     spec = TrialSpec(method="test-seen-context", eval={"domains": ("movie",)})
     config = {"imports": [], "registry": {"test-seen-context": f"{__name__}:seen_context"},
               "spec": spec.canonical_json(), "raw_dir": None, "cache_dir": None, "cwd": os.getcwd(),
-              "gpu_leak_mb": 1024.0, "artifacts_dir": artifacts}
+              "gpu_leak_mb": 1024.0, "artifacts_dir": artifacts, "resources": (1.0, 0.0)}
     worker = SimpleNamespace(_config=config, _failure=None, _baseline_mb=None)
     out = HarnessTrainable.step(worker)
     result = pickle.loads(out["harness_payload"])

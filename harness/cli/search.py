@@ -44,7 +44,8 @@ def main(args) -> int:
         done = sum(t.status == "complete" for t in outcome.trials)
         stopped = sum(t.status == "stopped" for t in outcome.trials)
         best = f"{outcome.objective:.4f} with {outcome.chosen}" if outcome.chosen else "nothing chosen"
-        console.print(f"{outcome.cell}: {len(outcome.trials)} trials ({done} complete, {stopped} stopped "
+        again = f" (searched by run {outcome.reused_from}: not run again)" if outcome.reused_from else ""
+        console.print(f"{outcome.cell}{again}: {len(outcome.trials)} trials ({done} complete, {stopped} stopped "
                       f"early); best {search.metric} {best}", highlight=False)
 
     report = run_search(grid_path, db=args.db, raw_dir=args.raw_dir, address=args.address, on_cell=on_cell)

@@ -22,6 +22,7 @@ from harness.core.methods import method_info
 from harness.core.spec import EvalSpec, TrialSpec
 from harness.grid import GridSpec, load_grid
 from harness.grid.search import MIN_VALID_ROWS, SearchSpec
+from harness.run.search_resume import searched_cells
 from harness.run.runner import prepare_store, resolve_grid_path, storage_root, tune_options
 from harness.run.store import Store
 
@@ -32,6 +33,7 @@ class CellOutcome:
     trials: list = field(default_factory=list)     # harness.tune.search.SearchTrial
     chosen: dict | None = None                      # the best complete trial's settings
     objective: float | None = None
+    reused_from: str | None = None                  # an earlier search run's id (not searched again)
 
 
 @dataclass
@@ -104,12 +106,19 @@ def run_search(path: str | Path, db: str | Path | None = None, raw_dir: str | No
     cpus, _ = grid.resources_for(search.method, method_info(search.method).uses_llm)
     space = {name: (rng.kind, rng.values) for name, rng in search.space.items()}
     report, started = SearchReport(), time.perf_counter()
+    done = searched_cells(store, grid, search, base_specs)
     with ray_session(options, storage):
         report.run_id = store.begin_run(grid.name, grid.model_dump(mode="json", by_alias=True),
                                         host=provenance.host(), git_sha=provenance.git_state()[0])
         status = "failed"
         try:
             for cell, base in base_specs(grid, search).items():
+                if cell in done:          # searched by an earlier run with this very search
+                    outcome = reuse_cell(cell, *done[cell], search)
+                    report.cells.append(outcome)
+                    if on_cell:
+                        on_cell(outcome)
+                    continue
                 trials = run_cell_search(base, space, metric=search.metric, mode=search.direction,
                                          num_samples=search.num_samples, scheduler=search.scheduler.model_dump(),
                                          seed=search.seed, options=options, cpus=cpus,
@@ -129,6 +138,15 @@ def run_search(path: str | Path, db: str | Path | None = None, raw_dir: str | No
     if any(c.chosen for c in report.cells):
         report.chosen_path = write_chosen(chosen_path(grid_path, search), grid, search, report)
     return report
+
+
+def reuse_cell(cell: str, run_id: str, trials: list, search: SearchSpec) -> CellOutcome:
+    """An earlier run's search of this cell, its choice made again by the same rule."""
+    outcome = CellOutcome(cell, trials, reused_from=run_id)
+    best = pick(trials, search.direction)
+    if best is not None:
+        outcome.chosen, outcome.objective = best.settings, best.objective
+    return outcome
 
 
 def store_cell(store: Store, run_id: str, outcome: CellOutcome, search: SearchSpec) -> None:

@@ -53,3 +53,15 @@ def test_asha_stops_trailing_trials_and_every_trial_is_stored(tmp_path):
     chosen = yaml.safe_load((tmp_path / "asha.chosen.yaml").read_text())["protocol"]
     assert chosen["cells"] == {"movie@K8": {"training.learning_rate": 0.01}}
     assert chosen["source"]["search_run"] == report.run_id
+    # 2. the same search again on the same store: the cell is taken from the first run (hours on a
+    #    CPU are not spent twice), its choice made again by the same rule; nothing new is searched
+    again = run_search(grid, db=db)
+    (cell,) = again.cells
+    assert cell.reused_from == report.run_id and cell.chosen == {"training.learning_rate": 1e-2}
+    assert len(Store(db).query("SELECT * FROM search_trials")) == 6
+    assert yaml.safe_load((tmp_path / "asha.chosen.yaml").read_text())["protocol"]["cells"] == chosen["cells"]
+    # 3. a different search of that cell (another space) is searched, not reused
+    grid.write_text(GRID.replace("1.0e-5, 1.0e-6]", "1.0e-5]"))
+    third = run_search(grid, db=db)
+    assert third.cells[0].reused_from is None
+    assert len(Store(db).query("SELECT * FROM search_trials")) == 11

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from harness.core.interrupt import TimedOut, run_interruptible
 from harness.core.metrics import AUC, Metric
 from harness.report.added import apply_added_methods
 from harness.report.metric import apply_metric, user_column
@@ -99,32 +99,10 @@ def interruptible(work, timeout_s: float | None = None, grace_s: float = 0.8):
     """`work()`'s result, run in a worker thread: at `timeout_s` (a ReportError) or on Ctrl-C
     (KeyboardInterrupt, re-raised) the running queries are interrupted and this returns within
     `grace_s`, even when the worker is still inside a step DuckDB cannot interrupt."""
-    box: dict = {}
-    done = threading.Event()   # not Thread.join: a join cut short by Ctrl-C can lie afterwards
-
-    def run():
-        try:
-            box["value"] = work()
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            box["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="report", daemon=True).start()
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     try:
-        while not done.wait(0.05):
-            if deadline is not None and time.monotonic() >= deadline:
-                _interrupt_all()
-                done.wait(grace_s)
-                raise ReportError(f"the report ran past its {timeout_s:g} s --timeout and was stopped")
-    except KeyboardInterrupt:
-        _interrupt_all()
-        done.wait(grace_s)
-        raise
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+        return run_interruptible(work, timeout_s, _interrupt_all, grace_s, name="report")
+    except TimedOut:
+        raise ReportError(f"the report ran past its {timeout_s:g} s --timeout and was stopped") from None
 
 
 @contextlib.contextmanager

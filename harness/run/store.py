@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from harness.core.errors import BusyError, HarnessError, one_line
+from harness.core.interrupt import TimedOut, run_interruptible
 from harness.core.result import TrialResult
 from harness.core.spec import TrialSpec
 
@@ -128,40 +128,16 @@ def connect(path: Path, read_only: bool, wait_s: float, config: dict | None = No
 
 
 def execute(con, sql: str, timeout_s: float | None = None, path: Path | None = None) -> pd.DataFrame:
-    """Run SQL to a frame. DuckDB holds the calling thread inside C while a query runs, so neither
-    Ctrl-C nor a timer would reach it: the query runs in a worker thread, and this one waits and
-    interrupts DuckDB at the deadline or on Ctrl-C."""
-    box: dict = {}
-    done = threading.Event()   # not Thread.join: a join cut short by Ctrl-C can lie afterwards
-
-    def work():
-        try:
-            box["frame"] = con.execute(sql).df()
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            box["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name="store-query", daemon=True).start()
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    """Run SQL to a frame, stopped by Ctrl-C or at `timeout_s` (harness.core.interrupt)."""
     try:
-        while not done.wait(0.05):
-            if deadline is not None and time.monotonic() >= deadline:
-                con.interrupt()
-                done.wait(10)
-                raise StoreError(f"the query ran past its {timeout_s:g} s timeout and was stopped")
-    except KeyboardInterrupt:
-        con.interrupt()
-        done.wait(10)
-        raise
-    error = box.get("error")
-    if isinstance(error, duckdb.Error):
+        return run_interruptible(lambda: con.execute(sql).df(), timeout_s, con.interrupt, 10.0,
+                                 name="store-query")
+    except TimedOut:
+        raise StoreError(f"the query ran past its {timeout_s:g} s timeout and was stopped") from None
+    except duckdb.Error as error:
         if path is not None and is_damage(error):
             raise damaged(path, error) from None
         raise StoreError(f"SQL error: {one_line(error)}") from None
-    if error is not None:
-        raise error
-    return box["frame"]
 
 
 class Store:

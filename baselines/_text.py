@@ -168,11 +168,12 @@ def item_embeddings(encoder: str, domain: str, item_texts: dict[str, str], cache
     return {i: cached[i] for i in item_texts}
 
 
-def domain_texts(domain: str, item_ids, ctx) -> dict[str, str]:
-    """item_id -> text for the given items, from the canonical item table of the domain."""
+def domain_texts(domain: str, item_ids, ctx, datasets=None) -> dict[str, str]:
+    """item_id -> text for the given items, from the canonical item table of the domain
+    (`datasets`: the trial's declared datasets, `spec.data.datasets`)."""
     from data.samples import load_items
 
-    items = load_items(domain, raw_dir=ctx.raw_dir, cache_dir=Path(ctx.cache_dir) / "data")
+    items = load_items(domain, raw_dir=ctx.raw_dir, cache_dir=Path(ctx.cache_dir) / "data", datasets=datasets)
     lookup = dict(zip(items["item_id"].astype(str), items["text"].astype(str)))
     out = {}
     for item in item_ids:
@@ -181,7 +182,7 @@ def domain_texts(domain: str, item_ids, ctx) -> dict[str, str]:
     return out
 
 
-def text_table(encoder: str, frames, ctx, device: str = "cpu"):
+def text_table(encoder: str, frames, ctx, device: str = "cpu", datasets=None):
     """The frozen text table of every item the frames mention (history items and targets)."""
     from baselines._encoding import TextTable, sample_keys
 
@@ -192,7 +193,7 @@ def text_table(encoder: str, frames, ctx, device: str = "cpu"):
             by_domain.setdefault(domain, set()).add(item)
     vectors = {}
     for domain, ids in sorted(by_domain.items()):
-        texts = domain_texts(domain, sorted(ids), ctx)
+        texts = domain_texts(domain, sorted(ids), ctx, datasets)
         for item, vec in item_embeddings(encoder, domain, texts, ctx.cache_dir, device).items():
             vectors[(domain, item)] = vec
     return TextTable.from_vectors(vectors)

@@ -212,7 +212,8 @@ def run_seqrec(spec, ctx, arch: Arch) -> MethodOutput:
         from baselines import _text
 
         t1 = time.perf_counter()
-        text = _text.text_table(cfg.encoder, [train, valid, *evals.values()], ctx, str(device))
+        text = _text.text_table(cfg.encoder, [train, valid, *evals.values()], ctx, str(device),
+                                datasets=spec.data.datasets)
         timings["text_s"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     fitted = fit(arch, train, valid, cfg, spec.seed, device, text, text_cfg)

@@ -105,7 +105,7 @@ def _build(target: Path, frame, model_cfg, lora, at, seed, base_model, tokenizer
             outcome = train_lora(peft_model, tokenizer, frame, cfg=at, template=model_cfg.template,
                                  seed=seed, output_dir=tmp / "_trainer", device=device,
                                  gradient_checkpointing=model_cfg.gradient_checkpointing,
-                                 dtype=model_cfg.dtype)
+                                 dtype=model_cfg.dtype, chat_template=model_cfg.chat_template)
             shutil.rmtree(tmp / "_trainer", ignore_errors=True)
             peft_model.save_pretrained(str(tmp))
         finally:

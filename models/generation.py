@@ -36,10 +36,12 @@ def map_answer(text: str) -> str:
 
 
 def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                     batch_size: int = 16, max_batch_tokens: int | None | str = "auto") -> list[str]:
+                     batch_size: int = 16, max_batch_tokens: int | None | str = "auto",
+                     chat_template: bool = False) -> list[str]:
     """Greedy answers (at most `max_new_tokens` tokens, stopping at EOS) to every prompt, in
-    prompt order. Prompts are tokenised exactly as the scorer does, sorted by length and
-    left-padded into batches (generate() derives position ids from the attention mask)."""
+    prompt order. Prompts are tokenised exactly as the scorer does (chat-template text without
+    added special tokens), sorted by length and left-padded into batches (generate() derives
+    position ids from the attention mask)."""
     import torch
     from transformers import GenerationConfig
 
@@ -47,7 +49,7 @@ def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: in
 
     if not prompts:
         return []
-    enc = tokenizer(list(prompts))["input_ids"]
+    enc = tokenizer(list(prompts), **({"add_special_tokens": False} if chat_template else {}))["input_ids"]
     device = next(model.parameters()).device
     budget = (CPU_BATCH_TOKENS if device.type == "cpu" else None) if max_batch_tokens == "auto" else max_batch_tokens
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -72,7 +74,7 @@ def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: in
 
 
 def answer_domains(model, tokenizer, evals: dict, template: str, batch_size: int,
-                   max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> tuple[dict, dict]:
+                   max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, chat_template: bool = False) -> tuple[dict, dict]:
     """The text protocol on every eval domain: (predictions of the answered samples, per-domain
     counts). Same signature as models.tallrec.score_domains, so run_llm takes either."""
     from data.trial import as_predictions
@@ -81,8 +83,9 @@ def answer_domains(model, tokenizer, evals: dict, template: str, batch_size: int
     predictions, stats = {}, {}
     for domain, frame in evals.items():
         t0 = time.perf_counter()
-        texts = generate_answers(model, tokenizer, render_prompts(frame, template),
-                                 max_new_tokens=max_new_tokens, batch_size=batch_size)
+        prompts = render_prompts(frame, template, tokenizer if chat_template else None)
+        texts = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                                 batch_size=batch_size, chat_template=chat_template)
         classes = [map_answer(t) for t in texts]
         answered = [c != "refused" for c in classes]
         kept = frame[answered]

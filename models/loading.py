@@ -104,8 +104,9 @@ def resolve_source(cfg: ModelConfig) -> ModelSource:
 
 
 def check_model(model: dict) -> None:
-    """MethodInfo.check_model for the LLM methods: an unknown alias or local path, or 8-bit
-    without a bitsandbytes backend for this machine's device, fails here (before any trial).
+    """MethodInfo.check_model for the LLM methods: an unknown alias or local path, 8-bit
+    without a bitsandbytes backend for this machine's device, or `chat_template: true` with a
+    tokenizer that has none, fails here (before any trial).
     A cluster's driver has the workers' packages (Ray needs the same environment)."""
     cfg = ModelConfig.model_validate(model)
     resolve_source(cfg)
@@ -115,6 +116,30 @@ def check_model(model: dict) -> None:
                              "model.load_in_8bit: false")
         error.field = "load_in_8bit"   # harness.run.runner.check_models names the field
         raise error
+    if cfg.chat_template:
+        from models.prompting import check_chat_template
+
+        try:
+            check_chat_template(source_tokenizer(cfg), cfg.name)
+        except HarnessError as exc:
+            exc.field = "chat_template"
+            raise
+
+
+def source_tokenizer(cfg: ModelConfig):
+    """The model's tokenizer straight from its source (a GGUF's own metadata, not a converted
+    copy): what the pre-flight reads the chat template from, without loading weights."""
+    src = resolve_source(cfg)
+    hub = {k: v for k, v in (("revision", cfg.revision), ("trust_remote_code", cfg.trust_remote_code)) if v}
+    try:
+        if src.gguf:
+            from transformers import AutoTokenizer
+
+            name = Path(src.gguf).name if src.local else src.gguf
+            return AutoTokenizer.from_pretrained(src.ref, gguf_file=name, **hub)
+        return load_tokenizer(src.ref, src.local, **hub)
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"cannot load the tokenizer of model {cfg.name!r}: {_one_line(exc)}") from exc
 
 
 def _conversion_key(src: ModelSource) -> str:

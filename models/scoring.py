@@ -49,14 +49,17 @@ CPU_BATCH_TOKENS = 1024  # padded tokens per batch on a CPU (see YesNoScorer)
 GROUP_CHUNK = 256  # prompts whose group prefixes are held at once
 
 
-def answer_token_ids(tokenizer, prompt: str, answers: tuple[str, str] = ANSWERS) -> tuple[int, int]:
+def answer_token_ids(tokenizer, prompt: str, answers: tuple[str, str] = ANSWERS,
+                     chat_template: bool = False) -> tuple[int, int]:
     """The first token of each answer as it follows `prompt`: tokenise the prompt and the prompt
     plus the answer, take the first token where they differ. Never hard-coded: LLaMA gives
-    8241/3782 ("Yes"/"No" without the leading-space marker), SmolLM2 10539/5230."""
-    base = tokenizer(prompt)["input_ids"]
+    8241/3782 ("Yes"/"No" without the leading-space marker), SmolLM2 10539/5230. A chat-template
+    prompt (ending with the assistant turn's opening) holds its own special tokens."""
+    special = {"add_special_tokens": False} if chat_template else {}
+    base = tokenizer(prompt, **special)["input_ids"]
     ids = []
     for answer in answers:
-        full = tokenizer(prompt + answer)["input_ids"]
+        full = tokenizer(prompt + answer, **special)["input_ids"]
         i = next((j for j, (a, b) in enumerate(zip(base, full)) if a != b), min(len(base), len(full)))
         if i < len(base) or i >= len(full):
             raise HarnessError(f"the tokenizer merges the end of the prompt with the answer {answer!r}: "
@@ -141,19 +144,21 @@ class YesNoScorer:
     prefixes among groups of prompts (a user's consecutive movie windows often share their
     liked-list opening): a group's tokens beyond the common prefix are run once, by its leader.
     `packed_linears` runs the model's float32 CPU linear layers on oneDNN-packed weights (a
-    model on an accelerator has none)."""
+    model on an accelerator has none). `chat_template`: the prompts are chat-template text
+    (models/prompting.py), tokenised without adding special tokens; the template's opening is
+    then part of the shared prefix like the Alpaca preamble."""
 
     def __init__(self, model, tokenizer, *, batch_size: int = 32, prefix_cache: bool = True,
                  mode: str = "two-way", answer_ids: tuple[int, int] | None = None,
                  max_batch_tokens: int | str | None = "auto", group_prefixes: bool = True,
-                 packed_linears: bool = True):
+                 packed_linears: bool = True, chat_template: bool = False):
         if mode not in SCORE_MODES:
             raise HarnessError(f"unknown score mode {mode!r}; known: {', '.join(SCORE_MODES)}")
         self.model, self.tokenizer = model, tokenizer
         self.batch_size, self.prefix_cache, self.mode = batch_size, prefix_cache, mode
         self.answer_ids = answer_ids
         self.max_batch_tokens, self.group_prefixes = max_batch_tokens, group_prefixes
-        self.packed_linears = packed_linears
+        self.packed_linears, self.chat_template = packed_linears, chat_template
         self.last = ScoreStats()
 
     def score(self, prompts: list[str]) -> np.ndarray:
@@ -166,9 +171,9 @@ class YesNoScorer:
             self.last = stats
             return np.zeros(0)
         if self.answer_ids is None:
-            self.answer_ids = answer_token_ids(self.tokenizer, prompts[0])
+            self.answer_ids = answer_token_ids(self.tokenizer, prompts[0], chat_template=self.chat_template)
         stats.answer_ids = self.answer_ids
-        enc = self.tokenizer(prompts)["input_ids"]
+        enc = self.tokenizer(prompts, **({"add_special_tokens": False} if self.chat_template else {}))["input_ids"]
         stats.tokens = sum(len(e) for e in enc)
         plen = 0
         if self.prefix_cache and len(enc) > 1 and _supports_prefix_cache(self.model):
@@ -330,14 +335,20 @@ def _batches(enc, rows, batch_size: int, max_tokens: int | None):
         yield batch
 
 
-def render_prompts(frame, template: str) -> list[str]:
-    """The prompts of a sample frame (columns instruction, input), in row order."""
+def render_prompts(frame, template: str, chat_tokenizer=None) -> list[str]:
+    """The prompts of a sample frame (columns instruction, input), in row order: TALLRec's
+    Alpaca text, or with `chat_tokenizer` the user turn in that tokenizer's chat template."""
     from data.prompts import render_prompt
+    from models.prompting import chat_prompt
 
-    return [render_prompt(ins, inp, template) for ins, inp in zip(frame["instruction"], frame["input"])]
+    pairs = zip(frame["instruction"], frame["input"])
+    if chat_tokenizer is not None:
+        return [chat_prompt(chat_tokenizer, ins, inp) for ins, inp in pairs]
+    return [render_prompt(ins, inp, template) for ins, inp in pairs]
 
 
-def score_frame(model, tokenizer, frame, template: str, **kwargs) -> tuple[np.ndarray, ScoreStats]:
-    scorer = YesNoScorer(model, tokenizer, **kwargs)
-    scores = scorer.score(render_prompts(frame, template))
+def score_frame(model, tokenizer, frame, template: str, chat_template: bool = False,
+                **kwargs) -> tuple[np.ndarray, ScoreStats]:
+    scorer = YesNoScorer(model, tokenizer, chat_template=chat_template, **kwargs)
+    scores = scorer.score(render_prompts(frame, template, tokenizer if chat_template else None))
     return scores, scorer.last

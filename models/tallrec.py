@@ -64,14 +64,14 @@ def score_mode(spec) -> str:
 
 
 def score_domains(model, tokenizer, evals: dict, template: str, batch_size: int,
-                  mode: str = "two-way") -> tuple[dict, dict]:
+                  mode: str = "two-way", chat_template: bool = False) -> tuple[dict, dict]:
     """Scores of every eval domain: (predictions, per-domain stats)."""
     from models.scoring import YesNoScorer, render_prompts
 
     predictions, stats = {}, {}
     for domain, frame in evals.items():
-        scorer = YesNoScorer(model, tokenizer, batch_size=batch_size, mode=mode)
-        scores = scorer.score(render_prompts(frame, template))
+        scorer = YesNoScorer(model, tokenizer, batch_size=batch_size, mode=mode, chat_template=chat_template)
+        scores = scorer.score(render_prompts(frame, template, tokenizer if chat_template else None))
         predictions[domain] = as_predictions(frame, scores)
         s = scorer.last
         stats[domain] = {"n": s.samples, "seconds": round(s.seconds, 3), "prefix_tokens": s.prefix_tokens,
@@ -94,8 +94,8 @@ def run_llm(spec, ctx, model_cfg: ModelConfig, lora: LoraConfig | None,
     K samples (training), both (full), a fresh LoRA rec-tuned (lora + training), or nothing
     (all None: the untuned base, the `icl` baseline's `base` variant).
 
-    `answer_fn(model, tokenizer, evals, template, batch_size) -> (predictions, stats)` replaces
-    the one-pass scorer (`icl`'s text protocol, models/generation.py)."""
+    `answer_fn(model, tokenizer, evals, template, batch_size, chat_template=) -> (predictions,
+    stats)` replaces the one-pass scorer (`icl`'s text protocol, models/generation.py)."""
     from models.cache import borrow
     from models.loading import check_8bit, resolve_device
     from models.monitor import PeakMemory
@@ -142,6 +142,11 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
     from models.adapters import adapter_summary, attach_new, attach_saved, detach
 
     model, tok = base.model, base.tokenizer
+    chat = model_cfg.chat_template
+    if chat:   # the pre-flight (check_model) checked it too; a worker's tokenizer may differ
+        from models.prompting import check_chat_template
+
+        check_chat_template(tok, model_cfg.name)
     if at is not None:
         from models.at_cache import find_or_build
 
@@ -167,7 +172,8 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
                                  seed=spec.seed, output_dir=work / "checkpoints", device=device,
                                  valid_frame=valid, deepspeed=deepspeed,
                                  gradient_checkpointing=model_cfg.gradient_checkpointing,
-                                 dtype=model_cfg.dtype, score_mode=mode, save_dir=work / "adapter")
+                                 dtype=model_cfg.dtype, score_mode=mode, save_dir=work / "adapter",
+                                 chat_template=chat)
             shutil.rmtree(work / "checkpoints", ignore_errors=True)
             from models.deepspeed_env import rank
 
@@ -193,9 +199,9 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
         t0 = time.perf_counter()
         batch = training.score_batch_size if training is not None else 32
         if answer_fn is not None:
-            predictions, stats = answer_fn(scored, tok, evals, model_cfg.template, batch)
+            predictions, stats = answer_fn(scored, tok, evals, model_cfg.template, batch, chat_template=chat)
         else:
-            predictions, stats = score_domains(scored, tok, evals, model_cfg.template, batch, mode)
+            predictions, stats = score_domains(scored, tok, evals, model_cfg.template, batch, mode, chat)
         timings["score_s"] = time.perf_counter() - t0
     finally:
         if peft_model is not None:

@@ -31,7 +31,10 @@ from harness.core.errors import HarnessError
 from models.batching import PadCollator
 
 
-def tokenize_examples(tokenizer, frame, template: str, cutoff_len: int, train_on_inputs: bool) -> list[dict]:
+def tokenize_examples(tokenizer, frame, template: str, cutoff_len: int, train_on_inputs: bool,
+                      chat_template: bool = False) -> list[dict]:
+    if chat_template:
+        return _chat_examples(tokenizer, frame, cutoff_len, train_on_inputs)
     out = []
     eos = tokenizer.eos_token_id
     for ins, inp, ans in zip(frame["instruction"], frame["input"], frame["output"]):
@@ -44,6 +47,27 @@ def tokenize_examples(tokenizer, frame, template: str, cutoff_len: int, train_on
             n_prompt = len(tokenizer(render_prompt(ins, inp, template), truncation=True,
                                      max_length=cutoff_len)["input_ids"])
             labels[:n_prompt] = [-100] * min(n_prompt, len(labels))
+        out.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+    return out
+
+
+def _chat_examples(tokenizer, frame, cutoff_len: int, train_on_inputs: bool) -> list[dict]:
+    """The conversation in the tokenizer's chat template (models/prompting.py), cut at
+    `cutoff_len`. No EOS is appended: the template's end of turn closes the answer. Masking
+    covers exactly the templated prompt's tokens (checked: they are the example's first ones)."""
+    from models.prompting import chat_example, encode
+
+    out = []
+    for ins, inp, ans in zip(frame["instruction"], frame["input"], frame["output"]):
+        prompt, full = chat_example(tokenizer, ins, inp, ans)
+        ids = encode(tokenizer, [full], True, truncation=True, max_length=cutoff_len)[0]
+        labels = list(ids)
+        if not train_on_inputs:
+            p_ids = encode(tokenizer, [prompt], True, truncation=True, max_length=cutoff_len)[0]
+            if ids[:len(p_ids)] != p_ids:
+                raise HarnessError("the tokenizer merges the end of the chat prompt with the answer: "
+                                   "train_on_inputs: false cannot mask the prompt")
+            labels[:len(p_ids)] = [-100] * len(p_ids)
         out.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
     return out
 
@@ -159,16 +183,19 @@ def _optimizer_steps(cfg, n_rows: int) -> int | None:
 def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: int, output_dir: Path,
                device: str, valid_frame=None, deepspeed: str | None = None,
                gradient_checkpointing: bool = False, dtype: str = "float32",
-               score_mode: str = "two-way", save_dir: Path | None = None) -> TrainOutcome:
+               score_mode: str = "two-way", save_dir: Path | None = None,
+               chat_template: bool = False) -> TrainOutcome:
     """Train the adapter of `peft_model` in place. `cfg` is a TrainingConfig (with validation,
     early stopping and best-checkpoint restore when `valid_frame` is given) or an ATConfig.
-    With `save_dir` the trained adapter is saved there (a standard PEFT folder)."""
+    With `save_dir` the trained adapter is saved there (a standard PEFT folder). `chat_template`:
+    examples and validation prompts in the tokenizer's chat template (models/prompting.py)."""
     import torch
     from transformers import EarlyStoppingCallback, TrainingArguments
 
     from models.scoring import render_prompts
 
-    train = tokenize_examples(tokenizer, train_frame, template, cfg.cutoff_len, cfg.train_on_inputs)
+    train = tokenize_examples(tokenizer, train_frame, template, cfg.cutoff_len, cfg.train_on_inputs,
+                              chat_template)
     if getattr(cfg, "reshuffle", False):  # finetune_rec.py: the K picked rows .shuffle(seed=seed) again
         import numpy as np
 
@@ -213,7 +240,7 @@ def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: 
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
         ids = valid_frame[["sample_id", "user_id"]].reset_index(drop=True) \
             if {"sample_id", "user_id"} <= set(valid_frame.columns) else None
-        valid = (render_prompts(valid_frame, template), valid_frame["label"].astype(int).tolist(), ids)
+        valid = (render_prompts(valid_frame, template, tokenizer if chat_template else None), valid_frame["label"].astype(int).tolist(), ids)
     trainer_cls = _make_trainer_class()
     trainer = trainer_cls(
         model=peft_model, args=TrainingArguments(**args), train_dataset=train,
@@ -222,7 +249,8 @@ def train_lora(peft_model, tokenizer, train_frame, *, cfg, template: str, seed: 
                                   multiple=1 if speed.get("lengths") else 8,
                                   side=getattr(cfg, "padding_side", "right")),
         callbacks=callbacks, valid=valid, tokenizer=tokenizer, speed=speed,
-        scorer_kwargs={"batch_size": getattr(cfg, "score_batch_size", 32), "mode": score_mode})
+        scorer_kwargs={"batch_size": getattr(cfg, "score_batch_size", 32), "mode": score_mode,
+                       **({"chat_template": True} if chat_template else {})})
     from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the log lands in TrainOutcome, not on stdout

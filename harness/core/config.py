@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 WEIGHT_DECAYS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
 
@@ -45,7 +45,18 @@ class ModelConfig(_Block):
     template: Literal["alpaca", "alpaca-noqa"] = "alpaca"   # alpaca-noqa = the published prompts
     revision: str | None = None           # hub branch, tag or commit of `name` (pin it for results)
     trust_remote_code: bool = False       # run the model repository's own code (models that need it)
-    ADDED_FIELDS: ClassVar[frozenset[str]] = frozenset({"revision", "trust_remote_code"})
+    # True: the prompt in the tokenizer's chat template (instruction-tuned models; the user turn is
+    # the Alpaca instruction + input, P(Yes) read after the assistant turn's opening). False:
+    # TALLRec's plain Alpaca prompt (`template`).
+    chat_template: bool = False
+    ADDED_FIELDS: ClassVar[frozenset[str]] = frozenset({"revision", "trust_remote_code", "chat_template"})
+
+    @model_validator(mode="after")
+    def _template_or_chat(self):
+        if self.chat_template and self.template != "alpaca":
+            raise ValueError(f"template {self.template!r} is the plain Alpaca prompt; with chat_template: true "
+                             "the prompt is the tokenizer's chat template (leave template out)")
+        return self
 
 
 class LoraConfig(_Block):

@@ -133,11 +133,10 @@ def test_off_by_default_and_no_trial_id_changes():
         ModelConfig(chat_template=True, template="alpaca-noqa")
 
 
-def test_preflight_refuses_a_tokenizer_without_a_chat_template(tiny_dir, tmp_path):
+@pytest.fixture
+def bare(tiny_dir, tmp_path):
+    """The tiny model with a tokenizer that has no chat template."""
     from transformers import AutoTokenizer
-
-    from harness.run.runner import check_models
-    from models.loading import check_model
 
     bare = tmp_path / "no-template"
     bare.mkdir()
@@ -147,6 +146,13 @@ def test_preflight_refuses_a_tokenizer_without_a_chat_template(tiny_dir, tmp_pat
     tok.chat_template = None
     tok.save_pretrained(bare)
     assert not AutoTokenizer.from_pretrained(bare).chat_template
+    return bare
+
+
+def test_preflight_refuses_a_tokenizer_without_a_chat_template(tiny_dir, bare):
+    from harness.run.runner import check_models
+    from models.loading import check_model
+
     check_model({"name": str(bare)})                                  # off: not looked at
     check_model({"name": str(tiny_dir), "chat_template": True})       # the SmolLM2 tokenizer has one
     spec = TrialSpec(method="tallrec", variant="AT", model=ModelConfig(name=str(bare), chat_template=True).model_dump())
@@ -154,3 +160,38 @@ def test_preflight_refuses_a_tokenizer_without_a_chat_template(tiny_dir, tmp_pat
         check_models([spec], "grid.yaml")
     assert str(err.value).startswith("grid.yaml: model.chat_template:") and "no chat template" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_trial_whose_tokenizer_has_no_template_fails_in_one_line(bare, tmp_path):
+    from harness.core.context import TrialContext
+    from harness.core.trial import run_trial
+
+    spec = TrialSpec(method="icl", variant="base", model={"name": str(bare), "chat_template": True})
+    result = run_trial(spec, TrialContext(cache_dir=tmp_path / "cache"))
+    assert result.status == "failed" and "has no chat template" in result.error.splitlines()[-1]
+
+
+@pytest.mark.slow   # an AT and a rec-tuning run on the tiny model: ~15 s CPU, more on a busy machine
+def test_a_full_trial_passes_the_template_to_at_training_validation_and_scoring(tiny_dir, tmp_path, monkeypatch):
+    import sys
+
+    from harness.core.context import TrialContext
+    from harness.core.trial import run_trial
+    from models import prompting
+
+    for name, module in testing.fake_data_modules({"train": 16, "valid": 8, "test": 8}).items():
+        monkeypatch.setitem(sys.modules, name, module)
+    calls = {"prompt": [], "example": []}
+    chat_prompt, chat_example = prompting.chat_prompt, prompting.chat_example
+    monkeypatch.setattr(prompting, "chat_prompt", lambda tok, ins, inp="": calls["prompt"].append(ins) or chat_prompt(tok, ins, inp))
+    monkeypatch.setattr(prompting, "chat_example", lambda tok, *a: calls["example"].append(a[-1]) or chat_example(tok, *a))
+    params = {"lora": {}, "at": {"max_records": 4, "epochs": 1, "batch_size": 4, "micro_batch_size": 4, "warmup_steps": 0},
+              "training": {"epochs": 1, "batch_size": 4, "micro_batch_size": 4, "warmup_steps": 0,
+                           "valid_max_samples": 4, "train_on_inputs": False}}
+    spec = TrialSpec(method="tallrec", variant="full", train_mix="movie", k=4, seed=1, params=params,
+                     model={"name": str(tiny_dir), "chat_template": True})
+    result = run_trial(spec, TrialContext(cache_dir=tmp_path / "cache"))
+    assert result.status == "complete", result.error
+    outputs = calls["example"]
+    assert len(outputs) == 8 and set(outputs[4:]) <= {"Yes.", "No."}   # 4 Alpaca records, then 4 rec samples
+    assert len(calls["prompt"]) >= 4 + 8 + 8 and result.extra["score"]["movie"]["answer_ids"] == [10539, 5230]

@@ -94,8 +94,9 @@ def run_llm(spec, ctx, model_cfg: ModelConfig, lora: LoraConfig | None,
     K samples (training), both (full), a fresh LoRA rec-tuned (lora + training), or nothing
     (all None: the untuned base, the `icl` baseline's `base` variant).
 
-    `answer_fn(model, tokenizer, evals, template, batch_size, chat_template=) -> (predictions,
-    stats)` replaces the one-pass scorer (`icl`'s text protocol, models/generation.py)."""
+    `answer_fn(model, tokenizer, evals, template, batch_size) -> (predictions, stats)` replaces
+    the one-pass scorer (`icl`'s text protocol, models/generation.py); under
+    `model.chat_template` it is also passed `chat_template=True`."""
     from models.cache import borrow
     from models.loading import check_8bit, resolve_device
     from models.monitor import PeakMemory
@@ -199,7 +200,8 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
         t0 = time.perf_counter()
         batch = training.score_batch_size if training is not None else 32
         if answer_fn is not None:
-            predictions, stats = answer_fn(scored, tok, evals, model_cfg.template, batch, chat_template=chat)
+            predictions, stats = answer_fn(scored, tok, evals, model_cfg.template, batch,
+                                           **({"chat_template": True} if chat else {}))
         else:
             predictions, stats = score_domains(scored, tok, evals, model_cfg.template, batch, mode, chat)
         timings["score_s"] = time.perf_counter() - t0

@@ -1,9 +1,9 @@
 """One trial across several devices: Ray Train's TorchTrainer starts one process per device
 (it sets up the process group: NCCL on GPUs, gloo on CPUs, and RANK / WORLD_SIZE / MASTER_*),
 every process runs the same `run_trial`, the HF Trainer and DeepSpeed train data-parallel in
-that group, and rank 0 (which saved the adapter and scored) hands back its TrialResult; the
-other ranks wait for it at a barrier (so rank 0's scoring must fit in TorchConfig's timeout,
-30 min by default).
+that group (every rank joins the adapter save: ZeRO-3 gathers), and rank 0 (which wrote the
+adapter and scored) hands back its TrialResult; the other ranks wait for it at a barrier (so
+rank 0's scoring must fit in TorchConfig's timeout, 30 min by default).
 
 All ranks share one work folder (under the Train run's storage, which Ray requires every worker
 to reach): the HF Trainer writes a checkpoint from rank 0 and DeepSpeed's ZeRO shards from every

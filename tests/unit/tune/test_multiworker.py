@@ -83,6 +83,8 @@ def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(zero, tiny_d
         ray.shutdown()
         shutil.rmtree(temp, ignore_errors=True)
     assert two.status == "complete", two.error
+    # the ranks' shared work folder (checkpoints, ZeRO shards) is gone; the kept adapter stays
+    assert not list((tmp_path / "train").glob("*-work")) and "adapter_dir" not in two.extra
     assert two.extra["global_step"] == one.extra["global_step"] == 2
     for domain in ("movie", "book"):
         a = one.predictions[domain].sort_values("sample_id")["score"].to_numpy()

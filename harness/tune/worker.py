@@ -146,18 +146,21 @@ class HarnessTrainable(tune.Trainable):
 
     def _run_on_devices(self, spec: TrialSpec, ctx: TrialContext, devices: int) -> TrialResult:
         """One process per GPU through Ray Train (harness/tune/multiworker.py); a failure of
-        the Train run is this trial's failure, stored like any other."""
+        the Train run is this trial's failure, stored like any other. A method that needs no
+        CUDA (missing_cuda let it through) runs its ranks on CPU workers with gloo: how CI
+        exercises this path on logical GPUs."""
         import tempfile
         import traceback
 
         config = self._config
         storage = str(Path(config["artifacts_dir"]) / "train") if config.get("artifacts_dir") \
             else tempfile.mkdtemp(prefix="harness-train-")
-        ctx_kwargs = {"raw_dir": ctx.raw_dir, "cache_dir": str(ctx.cache_dir), "device": "cuda",
+        cuda = method_info(spec.method).needs_cuda
+        ctx_kwargs = {"raw_dir": ctx.raw_dir, "cache_dir": str(ctx.cache_dir), "device": "cuda" if cuda else "cpu",
                       "artifacts_dir": config.get("artifacts_dir")}
         started = time.time()
         try:
-            return run_distributed(spec, ctx_kwargs, devices, use_gpu=True, storage_path=storage,
+            return run_distributed(spec, ctx_kwargs, devices, use_gpu=cuda, storage_path=storage,
                                    cpus_per_worker=config["resources"][0] / devices,
                                    imports=tuple(config["imports"]))
         except Exception as exc:  # noqa: BLE001 - a trial's failure is data, not a crash

@@ -119,6 +119,19 @@ def test_fractional_gpus_share_an_id_and_pairs_take_two(tmp_path):
         assert not [h for h in halves if h["started"] < p["finished"] and p["started"] < h["finished"]]
 
 
+@pytest.mark.slow
+def test_a_deepspeed_trial_on_two_logical_gpus_runs_one_process_per_device(tmp_path):
+    # the real path: Tune trial -> missing_cuda (lets a CUDA-free method through) -> _run_on_devices
+    # -> Ray Train, 2 CPU workers with gloo -> rank 0's result back through Tune into the store
+    rows = run_grid(tmp_path, {"test-devices": (2, {})}, seeds=1,
+                    ray="ray: {num_cpus: 4, num_gpus: 2, max_retries: 0}\n"
+                        "training: {deepspeed: ray_configs/deepspeed_zero2.json}\n")
+    assert len(rows) == 1 and rows[0]["status"] == "complete", rows
+    ranks = rows[0]["ranks"]
+    assert [r["rank"] for r in ranks] == [0, 1] and len({r["pid"] for r in ranks}) == 2
+    assert rows[0]["pid"] == ranks[0]["pid"] and rows[0]["device"] == "cpu"
+
+
 # -- CUDA memory (GPU hosts only) ----------------------------------------------------------------
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="needs CUDA")

@@ -47,7 +47,8 @@ def test_trial_resources_of_a_spanning_trial_leave_the_devices_to_ray_train(tiny
 
 @pytest.mark.slow      # a local Ray, a Train run of 2 processes and one plain trial: ~1-3 min
 @pytest.mark.timeout(600)
-def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(tiny_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("zero", ["deepspeed_zero2.json", "deepspeed_zero3.json"])
+def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(zero, tiny_dir, tmp_path, monkeypatch):
     import ray
     from safetensors.torch import load_file
 
@@ -63,7 +64,7 @@ def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(tiny_dir, tm
     # the Train workers import tests.helpers.fake_data_installed; here: undone after the test
     for name, module in testing.fake_data_modules(testing.WORKER_SIZES).items():
         monkeypatch.setitem(sys.modules, name, module)
-    spec = rt_spec(tiny_dir)
+    spec = rt_spec(tiny_dir, {**TRAINING, "deepspeed": f"ray_configs/{zero}"})
     one = run_trial(spec, TrialContext(cache_dir=tmp_path / "cache", artifacts_dir=tmp_path / "one"))
     assert one.status == "complete", one.error
 
@@ -82,6 +83,8 @@ def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(tiny_dir, tm
         ray.shutdown()
         shutil.rmtree(temp, ignore_errors=True)
     assert two.status == "complete", two.error
+    # the ranks' shared work folder (checkpoints, ZeRO shards) is gone; the kept adapter stays
+    assert not list((tmp_path / "train").glob("*-work")) and "adapter_dir" not in two.extra
     assert two.extra["global_step"] == one.extra["global_step"] == 2
     for domain in ("movie", "book"):
         a = one.predictions[domain].sort_values("sample_id")["score"].to_numpy()

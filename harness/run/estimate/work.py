@@ -1,6 +1,7 @@
 """What a trial has to do, from its spec alone: the units its phases' costs scale with.
 
-  train_examples   rec-tuning examples seen: K per training domain x epochs (max_steps caps it)
+  train_examples   rec-tuning examples seen: K per training domain x epochs (max_steps caps it;
+                   a `training.steps` rule fixes the optimizer steps instead)
   valid_samples    validation rows scored: rows per training domain x validations (one per epoch,
                    or one per eval_every_steps)
   at_records       Alpaca records trained on by the AT stage (AT variant only: `full` reuses the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from harness.core.config import TrainingConfig
 from harness.core.spec import TrialSpec
 
 SPLIT_ROWS = {"movie": {"train": 8000, "valid": 1000, "test": 1000},
@@ -49,8 +51,12 @@ def work_of(spec: TrialSpec) -> Work:
         epochs = float(train_cfg.get("epochs", 1))
         batch = int(train_cfg.get("batch_size", 1))
         steps = epochs * math.ceil(per_epoch / batch)
-        if train_cfg.get("max_steps"):
-            steps = min(steps, train_cfg["max_steps"])
+        fixed = TrainingConfig.model_validate(train_cfg).optimizer_steps(int(per_epoch))
+        if train_cfg.get("steps") and fixed:      # a steps rule decides, whatever `epochs` says
+            steps = float(fixed)
+            epochs = steps / math.ceil(per_epoch / batch)
+        elif fixed:                               # max_steps caps the epochs
+            steps = min(steps, fixed)
             epochs = steps / math.ceil(per_epoch / batch)
         train = per_epoch * epochs
         every = train_cfg.get("eval_every_steps")

@@ -106,3 +106,20 @@ def test_full_trials_start_after_the_at_trials_they_wait_on():
     # the three AT trials are launched first
     first = sorted(specs, key=lambda s: scenario.start[s.trial_id])[:2]
     assert {s.variant for s in first} == {"AT"}
+
+
+def test_a_steps_rule_fixes_the_training_work_whatever_epochs_say():
+    """grids/cpu-paper-v2.yaml sets `epochs: 100` and a `training.steps` rule that decides: the
+    estimate must count the rule's steps (it counted 100 epochs: 160 h instead of ~7 h)."""
+    from harness.core.spec import TrialSpec
+
+    training = {"learning_rate": 3e-4, "batch_size": 4, "epochs": 100,
+                "steps": {"per_sample": 0.5, "min": 16, "max": 256}}
+    spec = TrialSpec(method="tallrec", variant="RT", train_mix="movie", k=64, seed=0,
+                     model={"name": "smollm2-135m"}, params={"training": training})
+    work = work_of(spec)
+    assert work.train_examples == 32 * 4            # ceil(0.5 x 64) = 32 steps of batch 4
+    capped = work_of(TrialSpec(method="tallrec", variant="RT", train_mix="movie", k=64, seed=0,
+                               model={"name": "smollm2-135m"},
+                               params={"training": {**training, "steps": None, "epochs": 3, "max_steps": 8}}))
+    assert capped.train_examples == 8 * 4

@@ -126,8 +126,11 @@ def meta_items(meta: dict) -> list[str]:
     if meta["latest"] is not None:
         items.append(f"latest result: {fmt(pd.Timestamp(meta['latest']))}")
     items.append(f"generated: {meta['generated'].strftime('%Y-%m-%d %H:%M UTC')}")
-    items.insert(1, f"metric: {meta['metric'].shown} ({meta['metric'].name}: {meta['metric'].description})")
-    items.append("bootstrap CIs: " + (f"on ({meta['ci_resamples']} resamples, unit {meta['ci_unit']})"
-                                      if meta["ci"] else "off (--ci)"))
-    items.append("published numbers: " + ("shown" if meta["overlay"] else "hidden"))
+    if meta.get("shows_metric", True):   # a spec whose sections never show it (search) does not claim one
+        items.insert(1, f"metric: {meta['metric'].shown} ({meta['metric'].name}: {meta['metric'].description})")
+    if meta.get("has_ci", True):
+        items.append("bootstrap CIs: " + (f"on ({meta['ci_resamples']} resamples, unit {meta['ci_unit']})"
+                                          if meta["ci"] else "off (--ci)"))
+    if meta.get("has_overlay", True):
+        items.append("published numbers: " + ("shown" if meta["overlay"] else "hidden"))
     return items

@@ -141,6 +141,8 @@ def line_figure(frame: pd.DataFrame, sec: LineSection, styles: StyleBook,
         axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
         xs_all = sorted({float(v) for v in both[sec.x].dropna()} if len(both) else set())
         xticks = [v for v in xs_all if v > 0] if sec.logx else xs_all
+        if sec.xticks:
+            xticks = [float(v) for v in sec.xticks if not sec.logx or v > 0]
         for ax, facet in zip(axes, facets):
             sub = _rows(frame, sec.facet, facet)
             sub_over = _rows(overlay, sec.facet, facet) if overlay is not None else None

@@ -79,11 +79,20 @@ def render_report(db: str | Path, spec: ReportSpec, out_dir: str | Path, ci: boo
     output = ReportOutput(html=out / "report.html", markdown=out / "report.md", sections=results)
     meta = {"db": str(db), "spec": spec.name, "generated": dt.datetime.now(dt.timezone.utc),
             "ci": ci, "ci_resamples": ci_resamples, "ci_unit": ci_unit, "overlay": overlay,
-            "metric": chosen, **summary}
+            "metric": chosen, **summary, **_header_flags(spec)}
     _write_files(spec, results, out, output, meta, vector)
     output.html.write_text(html_page(spec, results, meta), encoding="utf-8")
     output.markdown.write_text(markdown_page(spec, results, meta), encoding="utf-8")
     return output
+
+
+def _header_flags(spec: ReportSpec) -> dict:
+    """Which of the header's items apply to this spec: a report with no section that shows the
+    chosen metric, an interval or a published number (the `search` report) does not claim one."""
+    texts = [str(getattr(s, f, "") or "") for s in spec.sections for f in ("title", "ylabel", "caption")]
+    return {"shows_metric": any("{metric}" in t for t in texts),
+            "has_ci": any(getattr(s, "ci", None) for s in spec.sections),
+            "has_overlay": any(getattr(s, "overlay", None) for s in spec.sections)}
 
 
 def _run_section(con, spec: ReportSpec, section, ci: bool, boot: Bootstrap, overlay: bool,

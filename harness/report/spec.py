@@ -149,6 +149,7 @@ class LineSection(_Figure):
     band: tuple[str, str] | None = None     # columns (low, high) for a shaded band
     logx: float | None = Field(None, gt=1)  # log base for the x axis, e.g. 2
     ylim: tuple[float, float] | None = None
+    xticks: list[float] | None = None       # fixed tick places (default: every x value, up to 12)
 
     def columns_used(self) -> list[str]:
         return [c for c in (self.x, self.y, self.series, self.facet) if c] + list(self.band or ())

@@ -1,7 +1,7 @@
 -- The search's objective against each explored setting: one row per (search trial, setting) of
 -- the trials that finished (stopped ones have no final objective). `position` places the value
--- in the range the search drew for that setting (0 = lowest, 1 = highest; on a log scale where
--- the values span more than 10x), so panels of different units share one x axis; the table
+-- among the finished trials' values of that setting (0 = lowest, 1 = highest; on a log scale
+-- where the values span more than 10x), so panels of different units share one x axis; the table
 -- above has the values themselves.
 WITH points AS (
     SELECT s.cell, key AS setting, s.objective,

@@ -105,3 +105,5 @@ def test_search_scores_validation_only_stores_every_trial_and_its_choice_is_used
     assert main(["report", "--spec", "search", "--db", str(db), "--out", str(tmp_path / "rep")]) == 0
     table = (tmp_path / "rep" / "search_trials.csv").read_text().splitlines()
     assert len(table) == 1 + 3 and (tmp_path / "rep" / "search_points.png").is_file()
+    header = (tmp_path / "rep" / "report.md").read_text().splitlines()[4]
+    assert "spec: search" in header and "metric:" not in header   # the search shows its own objective

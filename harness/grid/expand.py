@@ -52,5 +52,8 @@ def protocol_extra(grid: GridSpec, spec: TrialSpec) -> dict:
     used = {path for path in found[1] if path.split(".")[0] in spec.params}
     if not used:
         return {}
-    return {"protocol": {"from": grid.protocol.from_, "cell": found[0], "settings": sorted(used),
-                         **grid.protocol.source}}
+    source = dict(grid.protocol.source)
+    cell_runs = source.pop("cell_runs", None) or {}
+    if found[0] in cell_runs:        # a resumed search: this cell was chosen by an earlier run
+        source["search_run"] = cell_runs[found[0]]
+    return {"protocol": {"from": grid.protocol.from_, "cell": found[0], "settings": sorted(used), **source}}

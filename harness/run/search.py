@@ -172,10 +172,15 @@ def write_chosen(path: Path, grid: GridSpec, search: SearchSpec, report: SearchR
     header = (f"# Chosen by `harness search` ({grid.name}, run {report.run_id}): per cell, the settings\n"
               f"# with the best validation {search.metric} ({search.direction}) over {search.valid_samples} "
               f"spread valid rows per domain;\n# no test row was read. Objectives: "
-              + ", ".join(f"{c.cell} {c.objective:.4f}" for c in report.cells if c.chosen) + "\n")
-    body = {"protocol": {"source": {"search_run": report.run_id, "search_grid": grid.name,
-                                    "metric": search.metric, "valid_samples": search.valid_samples},
-                         "cells": cells}}
+              + ", ".join(f"{c.cell} {c.objective:.4f}" for c in report.cells if c.chosen) + "\n"
+              + "".join(f"# {c.cell}: chosen by the earlier search run {c.reused_from} (not searched again)\n"
+                        for c in report.cells if c.chosen and c.reused_from))
+    source = {"search_run": report.run_id, "search_grid": grid.name,
+              "metric": search.metric, "valid_samples": search.valid_samples}
+    reused = {c.cell: c.reused_from for c in report.cells if c.chosen and c.reused_from}
+    if reused:   # a resumed search: those cells' choice was made (and stored) by an earlier run
+        source["cell_runs"] = {c.cell: c.reused_from or report.run_id for c in report.cells if c.chosen}
+    body = {"protocol": {"source": source, "cells": cells}}
     try:
         path.write_text(header + yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
     except OSError as exc:

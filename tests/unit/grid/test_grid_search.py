@@ -86,6 +86,13 @@ def test_protocol_values_go_into_the_trained_cells_params(tmp_path):
     assert nearest.params["training"]["steps"]["per_sample"] == 0.75
     assert protocol_extra(grid, nearest)["protocol"]["cell"] == "movie@K64"
     assert protocol_extra(grid, rt)["protocol"]["search_run"] == "run-1"
+    # a resumed search names, per cell, the run that chose it
+    write(tmp_path, CHOSEN.replace("{search_run: run-1,", "{search_run: run-2, cell_runs: {movie@K64: run-1, "
+                                   "movie@K256: run-2},"), "c.chosen.yaml")
+    resumed = load_grid(write(tmp_path, STUDY))
+    assert protocol_extra(resumed, nearest)["protocol"]["search_run"] == "run-1"
+    assert protocol_extra(resumed, rt)["protocol"]["search_run"] == "run-2"
+    assert "cell_runs" not in protocol_extra(resumed, rt)["protocol"]
     # untouched: the book cells (not searched), the zero-shot AT trial, the baselines
     plain = load_grid(write(tmp_path, STUDY.replace("protocol: {from: c.chosen.yaml}\n", ""), "p.yaml"))
     before = {(s.method, s.variant, s.train_mix, s.k): s.trial_id for s in expand(plain)}

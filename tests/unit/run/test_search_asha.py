@@ -59,7 +59,10 @@ def test_asha_stops_trailing_trials_and_every_trial_is_stored(tmp_path):
     (cell,) = again.cells
     assert cell.reused_from == report.run_id and cell.chosen == {"training.learning_rate": 1e-2}
     assert len(Store(db).query("SELECT * FROM search_trials")) == 6
-    assert yaml.safe_load((tmp_path / "asha.chosen.yaml").read_text())["protocol"]["cells"] == chosen["cells"]
+    again_chosen = yaml.safe_load((tmp_path / "asha.chosen.yaml").read_text())["protocol"]
+    assert again_chosen["cells"] == chosen["cells"]
+    # the fragment names the run that chose each reused cell, not only the run that wrote it
+    assert again_chosen["source"]["cell_runs"] == {"movie@K8": report.run_id} != again.run_id
     # 3. a different search of that cell (another space) is searched, not reused
     grid.write_text(GRID.replace("1.0e-5, 1.0e-6]", "1.0e-5]"))
     third = run_search(grid, db=db)

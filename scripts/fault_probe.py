@@ -32,7 +32,8 @@ def _load(path: Path):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="run one probe module (its file stem)")
-    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "fault_probe.json"))
+    parser.add_argument("--json", help="where the results go (default: bench/results/fault_probe.json; "
+                        "with --only, none unless given: one module's cases never replace the full record)")
     args = parser.parse_args(argv)
     for folder in (ROOT, PROBES.parent):
         if str(folder) not in sys.path:
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in sorted(PROBES.glob("*.py")):
         if path.stem.startswith("_") or (args.only and path.stem != args.only):
             continue
-        for name, case in _load(path).cases():
+        module = _load(path)
+        for name, case in module.cases():
             started = time.perf_counter()
             try:
                 outcome, ok = case()
@@ -53,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
                          "seconds": round(time.perf_counter() - started, 2)})
             mark = "ok  " if ok else "FAIL"
             print(f"{mark} {path.stem:>16} | {name:<48} | {rows[-1]['outcome']}", flush=True)
+        getattr(module, "cleanup", lambda: None)()      # a probe's work folder, if it keeps one
     held = sum(r["ok"] for r in rows)
     print(f"\n{held}/{len(rows)} cases held")
-    out = Path(args.json)
+    if args.only and not args.json:
+        return 0 if held == len(rows) else 1
+    out = Path(args.json or ROOT / "bench" / "results" / "fault_probe.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.processor() or platform.machine(),
                                "held": held, "cases": rows}, indent=1))

@@ -214,16 +214,10 @@ def cases():
     ]
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":   # this module alone: scripts/fault_probe.py --only runs (one case loop)
     import tests.fixtures.methods  # noqa: F401  (the CLI's grids import it too)
 
-    results = []
-    for name, fn in cases():
-        try:
-            text, ok = fn()
-        except Exception as exc:  # noqa: BLE001 - a probe that crashes is a failed probe
-            text, ok = f"{type(exc).__name__}: {exc}", False
-        results.append((name, text, ok))
-        print(f"{'ok  ' if ok else 'FAIL'} {name:<48} {text}", flush=True)
-    print(f"{sum(ok for *_, ok in results)}/{len(results)} ok")
-    sys.exit(0 if all(ok for *_, ok in results) else 1)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fault_probe import main
+
+    sys.exit(main(["--only", Path(__file__).stem]))

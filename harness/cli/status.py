@@ -75,7 +75,11 @@ def build_view(store: Store, run, run_dir: Path | None):
         if isinstance(live.get("running"), list) else []
     eta = live.get("eta_s") if isinstance(live.get("eta_s"), (int, float)) else None
     updated = (progress or {}).get("updated_at")
-    updated = updated if isinstance(updated, (int, float)) else time.time()
+    now = time.time()
+    updated = updated if isinstance(updated, (int, float)) else now
+    if state == "running":     # progress.json is written on events: age its numbers to now
+        eta = max(0.0, eta - (now - updated)) if eta is not None else None
+        updated = now
     view = View(title=f"{run.name} · {run.run_id} · {state}", total=len(ids), done=done,
                 failed=failed, running=running, queued=max(0, len(ids) - done - failed - len(running)),
                 latest=_latest(store, ids), eta_s=eta,

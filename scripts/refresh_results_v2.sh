@@ -8,7 +8,9 @@
 # dump. Writes OUT_DIR's report/ (harness report --ci: AUC, intervals resampling users where a
 # split repeats them; figures also SVG/PDF, table3.tex), report-uauc/ (the same with --metric
 # uauc), search-report/ (harness report --spec search), reading.md/json (scripts/study_reading.py,
-# the first study's numbers beside from docs/results/cpu-smollm2/store) and the store as Parquet
+# the first study's numbers beside from docs/results/cpu-smollm2/store), user_diagnostics-movie
+# and -movie-users (scripts/user_diagnostics.py: pooled against within-user AUC, correlation
+# with the like-rate) and the store as Parquet
 # (store/: the search's trials and the study's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,4 +31,8 @@ $harness report --db "$work/results.duckdb" --grid cpu-paper-v2 --ci --metric ua
 $harness report --db "$work/results.duckdb" --spec search --grid cpu-paper-v2-search --out "$out/search-report"
 $py scripts/study_reading.py --db "$work/results.duckdb" --grid cpu-paper-v2 \
     --beside docs/results/cpu-smollm2/store --beside-grid cpu-paper --out "$out/reading"
+for domain in movie movie-users; do
+    $py scripts/user_diagnostics.py --db "$work/results.duckdb" --grid cpu-paper-v2 --domain "$domain" \
+        --out "$out/user_diagnostics-$domain"
+done
 $harness store dump "$out/store" --db "$work/results.duckdb"

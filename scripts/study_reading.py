@@ -143,7 +143,7 @@ def analyse(trials, preds, resamples: int, beside=None) -> dict:
                  "beats_all": [], "vs_like_rate": [], "goal": {}}
     own = trials[trials.train_mix == trials.eval_domain]
     domains = [d for d in ("movie", "book") if d in set(trials.eval_domain)]
-    domains += sorted(set(own.eval_domain) - set(domains))
+    domains += sorted(set(trials.eval_domain) - set(domains))      # e.g. a users split (movie-users)
     out["domains"] = domains
     for d in domains:
         users = repeats_users(preds, d)

@@ -76,7 +76,9 @@ def labels(configs: dict[str, dict]) -> dict[str, str]:
     """config_key -> a short label naming the fields that differ ('' for a lone config)."""
     if len(configs) < 2:
         return {key: "" for key in configs}
-    paths = differing(list(configs.values()))
+    paths = [p for p in differing(list(configs.values())) if not _apart(p, configs)]
+    if not paths:
+        return {key: "" for key in configs}
     shown, more = paths[:MAX_LABEL_FIELDS], len(paths) - MAX_LABEL_FIELDS
     out = {}
     for key, flat in configs.items():
@@ -84,6 +86,21 @@ def labels(configs: dict[str, dict]) -> dict[str, str]:
         # Fields past the cap are not shown; the hash keeps labels apart.
         out[key] = text + (f", +{more} more #{key[:6]}" if more > 0 else "")
     return out
+
+
+def _apart(path: str, configs: dict[str, dict]) -> bool:
+    """`eval.domains` lists that share no domain: every row of a report is one test domain, so
+    such configurations never meet in a cell (a users split scored beside TALLRec's split) and
+    need no label; overlapping lists keep it (two scorings of one domain must not pool)."""
+    if path != "eval.domains":
+        return False
+    seen: set = set()
+    for flat in configs.values():
+        domains = flat.get(path)
+        if not isinstance(domains, list) or seen & set(map(str, domains)):
+            return False
+        seen |= set(map(str, domains))
+    return True
 
 
 # -- which trials ---------------------------------------------------------------------------------

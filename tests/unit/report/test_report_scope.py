@@ -165,3 +165,18 @@ def test_cli_scope_flags(tmp_path):
     assert ok.returncode == 0, ok.stderr
     table = (tmp_path / "o" / "table3.csv").read_text().splitlines()
     assert any(line.startswith("Movie,16,GRU4Rec,2,") for line in table)   # seeds 0 and 1 only
+
+
+def test_configurations_scored_on_disjoint_domains_need_no_label():
+    """A users split scored beside TALLRec's split (grids/cpu-paper-v2): its trials never share
+    a report row with the others, so Table 3 keeps one TALLRec column; overlapping domain lists
+    (two scorings of Movie) stay labelled apart."""
+    from harness.report.scope import labels
+
+    split = {"a": {"eval.domains": ["movie", "book"], "eval.max_samples": 500},
+             "b": {"eval.domains": ["movie-users"], "eval.max_samples": 500}}
+    assert labels(split) == {"a": "", "b": ""}
+    overlap = {"a": {"eval.domains": ["movie", "book"]}, "b": {"eval.domains": ["movie"]}}
+    assert set(labels(overlap).values()) == {'eval.domains=["movie", "book"]', 'eval.domains=["movie"]'}
+    other = {"a": {"eval.domains": ["movie"], "model.name": "x"}, "b": {"eval.domains": ["book"], "model.name": "y"}}
+    assert labels(other) == {"a": "model.name=x", "b": "model.name=y"}

@@ -19,6 +19,7 @@ groups still mix them.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -41,12 +42,36 @@ class ReportScope:
     where: str | None = None
 
 
-def config_key(spec_json: str) -> tuple[str, dict]:
-    """(short hash, flattened config) of a stored spec, identity fields left out."""
+def config_key(spec_json: str, extra_json: str | None = None) -> tuple[str, dict]:
+    """(short hash, flattened config) of a stored spec, identity fields left out, and the
+    settings a grid's `protocol` chose for the trial's cell replaced by that protocol's source."""
     spec = json.loads(spec_json) if spec_json else {}
-    rest = {k: v for k, v in spec.items() if k not in IDENTITY_FIELDS}
+    rest = _cell_protocol({k: v for k, v in spec.items() if k not in IDENTITY_FIELDS}, extra_json)
     canon = json.dumps(rest, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()[:12], flatten(rest)
+
+
+def _cell_protocol(rest: dict, extra_json: str | None) -> dict:
+    """Settings chosen per cell by a protocol search (`protocol: {from: ...}`; the trial's
+    extra.protocol lists them) belong to the cell, as K does: a study's TALLRec at K=64 and at
+    K=256 ran under one protocol with two learning rates, and is one configuration. They are
+    dropped and the protocol's source put in their place, so two protocols stay apart."""
+    try:
+        proto = (json.loads(extra_json) or {}).get("protocol") if extra_json else None
+    except (ValueError, AttributeError):
+        return rest
+    if not isinstance(proto, dict) or not isinstance(proto.get("settings"), list):
+        return rest
+    rest = copy.deepcopy(rest)
+    for path in proto["settings"]:
+        *parents, leaf = str(path).split(".")
+        node = rest.get("params")
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    rest["protocol"] = {"from": proto.get("from"), "search_grid": proto.get("search_grid")}
+    return rest
 
 
 def flatten(value, prefix: str = "") -> dict:
@@ -140,7 +165,7 @@ def _run_ids(con, db: str, scope: ReportScope) -> tuple[list, str] | None:
 
 
 # The newline lets a condition end in a `--` comment without the comment eating the `)`.
-_PROBE = "SELECT trial_id, method, variant, config FROM temp.main._report_scope_base WHERE ({}\n)"
+_PROBE = "SELECT trial_id, method, variant, config, extra FROM temp.main._report_scope_base WHERE ({}\n)"
 
 
 def check_predicate(where: str) -> str:
@@ -220,7 +245,7 @@ def apply_scope(con, scope: ReportScope | None = None) -> str:
 
 
 def _config_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    keyed = [config_key(c) for c in rows["config"]]
+    keyed = [config_key(c, e) for c, e in zip(rows["config"], rows["extra"])]
     frame = rows[["trial_id", "method"]].assign(
         variant=rows["variant"].fillna("").astype(str),
         config_key=[k for k, _ in keyed], config_json=[json.dumps(f, default=str) for _, f in keyed])

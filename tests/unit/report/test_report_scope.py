@@ -180,3 +180,30 @@ def test_configurations_scored_on_disjoint_domains_need_no_label():
     assert set(labels(overlap).values()) == {'eval.domains=["movie", "book"]', 'eval.domains=["movie"]'}
     other = {"a": {"eval.domains": ["movie"], "model.name": "x"}, "b": {"eval.domains": ["book"], "model.name": "y"}}
     assert labels(other) == {"a": "model.name=x", "b": "model.name=y"}
+
+
+def test_settings_a_protocol_chose_per_cell_are_part_of_the_cell_not_the_configuration():
+    """grids/cpu-paper-v2: TALLRec at K=64 and K=256 ran under one searched protocol with two
+    learning rates; Table 3 must show one TALLRec column, not one per learning rate. A study
+    with hand-set settings, or another protocol, stays a configuration of its own."""
+    import json
+
+    from harness.report.scope import config_key
+
+    def spec(lr, per_sample):
+        return json.dumps({"method": "tallrec", "k": 64, "params": {"training": {
+            "learning_rate": lr, "batch_size": 4, "steps": {"per_sample": per_sample, "min": 16}}}})
+
+    def extra(source="grids/a.chosen.yaml"):
+        return json.dumps({"protocol": {"from": source, "cell": "movie@K64", "search_grid": "s",
+                                        "search_run": "r1",
+                                        "settings": ["training.learning_rate", "training.steps.per_sample"]}})
+
+    k64, _ = config_key(spec(4.3e-4, 0.93), extra())
+    k256, flat = config_key(spec(1.1e-4, 0.26), extra())
+    assert k64 == k256
+    assert "params.training.learning_rate" not in flat and flat["params.training.batch_size"] == 4
+    assert flat["protocol.from"] == "grids/a.chosen.yaml"
+    assert config_key(spec(1.1e-4, 0.26))[0] != k256                       # hand-set: its own configuration
+    assert config_key(spec(1.1e-4, 0.26), extra("grids/b.chosen.yaml"))[0] != k256   # another protocol
+    assert config_key(spec(1.1e-4, 0.26), "not json")[0] == config_key(spec(1.1e-4, 0.26))[0]

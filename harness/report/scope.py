@@ -56,8 +56,8 @@ def _cell_protocol(rest: dict, extra_json: str | None) -> dict:
     extra.protocol lists them) belong to the cell, as K does: a study's TALLRec at K=64 and at
     K=256 ran under one protocol with two learning rates, and is one configuration. They are
     dropped and the protocol's source put in their place, so two protocols stay apart."""
-    try:
-        proto = (json.loads(extra_json) or {}).get("protocol") if extra_json else None
+    try:   # a missing extra arrives as None or NaN
+        proto = (json.loads(extra_json) or {}).get("protocol") if isinstance(extra_json, str) else None
     except (ValueError, AttributeError):
         return rest
     if not isinstance(proto, dict) or not isinstance(proto.get("settings"), list):

@@ -206,4 +206,5 @@ def test_settings_a_protocol_chose_per_cell_are_part_of_the_cell_not_the_configu
     assert flat["protocol.from"] == "grids/a.chosen.yaml"
     assert config_key(spec(1.1e-4, 0.26))[0] != k256                       # hand-set: its own configuration
     assert config_key(spec(1.1e-4, 0.26), extra("grids/b.chosen.yaml"))[0] != k256   # another protocol
-    assert config_key(spec(1.1e-4, 0.26), "not json")[0] == config_key(spec(1.1e-4, 0.26))[0]
+    for odd in ("not json", float("nan"), None, "[1]"):                   # an odd or missing extra: as none
+        assert config_key(spec(1.1e-4, 0.26), odd)[0] == config_key(spec(1.1e-4, 0.26))[0]

@@ -40,9 +40,10 @@ def load(db: str, grid: str | None):
     from harness.report.sql import scoped_connection
 
     with scoped_connection(db, ReportScope(grid=grid, all=grid is None)) as con:
-        trials = con.execute(
-            "SELECT trial_id, method, coalesce(variant, '') AS variant, train_mix, k, seed, eval_domain, auc "
-            "FROM results WHERE split = 'test'").df()
+        trials = con.execute(   # config and extra: the protocol a trial ran under (study_reading.py)
+            "SELECT r.trial_id, r.method, coalesce(r.variant, '') AS variant, r.train_mix, r.k, r.seed, "
+            "r.eval_domain, r.auc, CAST(t.config AS VARCHAR) AS config, CAST(t.extra AS VARCHAR) AS extra "
+            "FROM results r JOIN trials t USING (trial_id) WHERE r.split = 'test'").df()
         preds = con.execute(
             f"SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score, {user_column(con)} FROM predictions p "
             "JOIN trials t USING (trial_id) WHERE t.status = 'complete'").df()
@@ -54,17 +55,22 @@ def frames(preds, trial_ids, domain):
     return [g[["sample_id", "label", "score", "user_id"]].reset_index(drop=True) for _, g in sel.groupby("trial_id")]
 
 
-def uauc(preds, trial_ids, domain) -> list[float]:
-    """UAUC of each trial (None where no user has both labels, as on Book's split)."""
-    from harness.core.metrics import UAUC
-
-    values = [UAUC.evaluate(f.label, f.score, f.user_id if f.user_id.notna().all() else None).value
+def per_trial(preds, trial_ids, domain, metric) -> list[float]:
+    """`metric` of each trial on `domain`, leaving out the undefined ones (UAUC where no user has
+    both labels, as on Book's split)."""
+    values = [metric.evaluate(f.label, f.score, f.user_id if f.user_id.notna().all() else None).value
               for f in frames(preds, trial_ids, domain)]
     return [v for v in values if v is not None]
 
 
+def uauc(preds, trial_ids, domain) -> list[float]:
+    from harness.core.metrics import UAUC
+
+    return per_trial(preds, trial_ids, domain, UAUC)
+
+
 def summary(values) -> dict:
-    v = np.asarray(values, dtype=float)
+    v = np.asarray([x for x in values if x is not None], dtype=float)
     return {"mean": float(v.mean()) if len(v) else None,
             "sd": float(v.std(ddof=1)) if len(v) > 1 else None, "n": int(len(v)),
             "seeds": [float(x) for x in v]}

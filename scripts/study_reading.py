@@ -31,31 +31,15 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 
 from harness.report.paper_baselines import PAPER_BASELINES as BASELINES  # noqa: E402
+# the first study's reading: its store query and per-trial helpers serve both readings
+from paper_reading import _f, frames, load, per_trial, summary  # noqa: E402
 
 GOAL_AUC = 0.70
 LIKE_RATE = "history-like-rate"
 KS = (16, 64, 256)
-
-
-def load(db: str, grid: str | None):
-    """(test metrics with the trial's config and extra, predictions) of the complete trials of
-    `grid` (every run of that grid name; the whole store without one)."""
-    from harness.report.metric import user_column
-    from harness.report.scope import ReportScope
-    from harness.report.sql import scoped_connection
-
-    with scoped_connection(db, ReportScope(grid=grid, all=grid is None)) as con:
-        trials = con.execute(
-            "SELECT r.trial_id, r.method, coalesce(r.variant, '') AS variant, r.train_mix, r.k, r.seed, "
-            "r.eval_domain, r.auc, CAST(t.config AS VARCHAR) AS config, CAST(t.extra AS VARCHAR) AS extra "
-            "FROM results r JOIN trials t USING (trial_id) WHERE r.split = 'test'").df()
-        preds = con.execute(
-            f"SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score, {user_column(con)} "
-            "FROM predictions p JOIN trials t USING (trial_id) WHERE t.status = 'complete'").df()
-    return trials, preds
 
 
 def load_beside(path: str | None, grid: str | None):
@@ -73,28 +57,11 @@ def load_beside(path: str | None, grid: str | None):
     return load(str(p), grid)[0]
 
 
-def frames(preds, trial_ids, domain):
-    sel = preds[(preds.eval_domain == domain) & preds.trial_id.isin(list(trial_ids))]
-    return [g[["sample_id", "label", "score", "user_id"]].reset_index(drop=True) for _, g in sel.groupby("trial_id")]
-
-
-def per_trial(preds, trial_ids, domain, metric) -> list[float]:
-    values = [metric.evaluate(f.label, f.score, f.user_id if f.user_id.notna().all() else None).value
-              for f in frames(preds, trial_ids, domain)]
-    return [v for v in values if v is not None]
-
-
-def summary(values) -> dict:
-    v = np.asarray([x for x in values if x is not None], dtype=float)
-    return {"mean": float(v.mean()) if len(v) else None,
-            "sd": float(v.std(ddof=1)) if len(v) > 1 else None, "n": int(len(v)),
-            "seeds": [float(x) for x in v]}
-
-
 def repeats_users(preds, domain) -> bool:
-    sel = preds[preds.eval_domain == domain]
-    return bool(len(sel)) and sel.user_id.notna().all() and sel.groupby("trial_id").user_id.nunique().min() < \
-        sel.groupby("trial_id").size().min()
+    """Whether `domain`'s test split repeats users (the bootstrap's own rule: UAUC is defined there)."""
+    from harness.report.bootstrap import resample_unit
+
+    return resample_unit(frames(preds, preds.trial_id.unique(), domain)) == "users"
 
 
 def paired(preds, a_ids, b_ids, domain, metric, resamples) -> dict:
@@ -208,10 +175,6 @@ def analyse(trials, preds, resamples: int, beside=None) -> dict:
     out["goal"] = {**summary(goal.auc), "target": GOAL_AUC,
                    "met": bool(len(goal) >= 3 and goal.auc.mean() >= GOAL_AUC)}
     return out
-
-
-def _f(x, pct=True):
-    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else (f"{x * 100:.1f}" if pct else f"{x:.3g}")
 
 
 def _ms(s) -> str:

@@ -89,8 +89,7 @@ def render_report(db: str | Path, spec: ReportSpec, out_dir: str | Path, ci: boo
 def _header_flags(spec: ReportSpec) -> dict:
     """Which of the header's items apply to this spec: a report with no section that shows the
     chosen metric, an interval or a published number (the `search` report) does not claim one."""
-    texts = [str(getattr(s, f, "") or "") for s in spec.sections for f in ("title", "ylabel", "caption")]
-    return {"shows_metric": any("{metric}" in t for t in texts),
+    return {"shows_metric": any(is_metric_section(s) for s in spec.sections),
             "has_ci": any(getattr(s, "ci", None) for s in spec.sections),
             "has_overlay": any(getattr(s, "overlay", None) for s in spec.sections)}
 

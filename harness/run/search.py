@@ -177,8 +177,7 @@ def write_chosen(path: Path, grid: GridSpec, search: SearchSpec, report: SearchR
                         for c in report.cells if c.chosen and c.reused_from))
     source = {"search_run": report.run_id, "search_grid": grid.name,
               "metric": search.metric, "valid_samples": search.valid_samples}
-    reused = {c.cell: c.reused_from for c in report.cells if c.chosen and c.reused_from}
-    if reused:   # a resumed search: those cells' choice was made (and stored) by an earlier run
+    if any(c.reused_from for c in report.cells if c.chosen):   # a resumed search: an earlier run chose those
         source["cell_runs"] = {c.cell: c.reused_from or report.run_id for c in report.cells if c.chosen}
     body = {"protocol": {"source": source, "cells": cells}}
     try:

@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,13 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 LONG_WHERE = "(SELECT count(*) FROM range(100000000000)) > 0"
-_WORK: dict[str, Path] = {}
+if str(ROOT / "scripts") not in sys.path:     # the `probes` package, also when run as a script
+    sys.path.insert(0, str(ROOT / "scripts"))
+from probes import WorkDir  # noqa: E402
 
-
-def _work() -> Path:
-    if "dir" not in _WORK:
-        _WORK["dir"] = Path(tempfile.mkdtemp(prefix="probe-artifacts-"))
-    return _WORK["dir"]
+_work = WorkDir("probe-artifacts-")
+cleanup = _work.cleanup      # scripts/fault_probe.py calls it after this module's cases
 
 
 def _demo() -> Path:
@@ -319,13 +317,6 @@ def cases():
         ("status --db name over 255 bytes", _long_db("status")),
         ("store check --db name over 255 bytes", _long_db("store", "check")),
     ]
-
-
-def cleanup() -> None:
-    """Remove this probe's work folder (scripts/fault_probe.py calls it after the cases)."""
-    work = _WORK.pop("dir", None)
-    if work is not None:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":   # this module alone: scripts/fault_probe.py --only artifact_faults (one case loop)

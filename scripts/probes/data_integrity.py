@@ -13,18 +13,16 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = Path(os.environ.get("HARNESS_RAW_DIR") or ROOT.parent / "shared" / "datasets").resolve()
-_WORK: dict[str, Path] = {}
+if str(ROOT / "scripts") not in sys.path:     # the `probes` package, also when run as a script
+    sys.path.insert(0, str(ROOT / "scripts"))
+from probes import WorkDir  # noqa: E402
 
-
-def _work() -> Path:
-    if "dir" not in _WORK:
-        _WORK["dir"] = Path(tempfile.mkdtemp(prefix="probe-data-"))
-    return _WORK["dir"]
+_work = WorkDir("probe-data-")
+cleanup = _work.cleanup      # scripts/fault_probe.py calls it after this module's cases
 
 
 def _harness(*args: str) -> subprocess.CompletedProcess:
@@ -174,13 +172,6 @@ def cases():
         ("garbage u.data accepted as a variant", garbage_u_data_accepted_as_variant),
         ("accepted variant changes the trial id", accepted_variant_changes_the_trial_id),
     ]
-
-
-def cleanup() -> None:
-    """Remove this probe's work folder (scripts/fault_probe.py calls it after the cases)."""
-    work = _WORK.pop("dir", None)
-    if work is not None:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":   # this module alone: scripts/fault_probe.py --only data_integrity (one case loop)

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,13 +23,12 @@ if str(ROOT) not in sys.path:
 LONG_SQL = ("SELECT count(*) FROM range(3000000) a, range(3000000) b "
             "WHERE (a.range * 7 + b.range) % 1000003 = 5")
 HEADER, BLOCK = 3 * 4096, 262144
-_WORK: dict[str, Path] = {}
+if str(ROOT / "scripts") not in sys.path:     # the `probes` package, also when run as a script
+    sys.path.insert(0, str(ROOT / "scripts"))
+from probes import WorkDir  # noqa: E402
 
-
-def _work() -> Path:
-    if "dir" not in _WORK:
-        _WORK["dir"] = Path(tempfile.mkdtemp(prefix="probe-sql-"))
-    return _WORK["dir"]
+_work = WorkDir("probe-sql-")
+cleanup = _work.cleanup      # scripts/fault_probe.py calls it after this module's cases
 
 
 def _demo() -> Path:
@@ -272,13 +270,6 @@ def cases():
         ("Ctrl-C during a query", ctrl_c_one_line),
     ]
     return out
-
-
-def cleanup() -> None:
-    """Remove this probe's work folder (scripts/fault_probe.py calls it after the cases)."""
-    work = _WORK.pop("dir", None)
-    if work is not None:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":   # this module alone: scripts/fault_probe.py --only sql_store (one case loop)

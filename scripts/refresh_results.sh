@@ -14,13 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=${1:?usage: scripts/refresh_results.sh STORE [OUT_DIR]}
 out=${2:-docs/results/cpu-smollm2}
-py=.venv/bin/python
-harness=.venv/bin/harness
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-$harness store dump "$work/src" --db "$src"
-$harness store load "$work/src" --db "$work/results.duckdb"
+source scripts/store_copy.sh
+copy_store "$src"
 $harness store users --db "$work/results.duckdb"
 $py scripts/run_in_stages.py grids/cpu-paper.yaml grids/cpu-paper.stages.yaml \
     --db "$work/results.duckdb" --harness "$harness" --only references

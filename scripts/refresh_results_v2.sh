@@ -16,13 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=${1:?usage: scripts/refresh_results_v2.sh STORE [OUT_DIR]}
 out=${2:-docs/results/cpu-smollm2-v2}
-py=.venv/bin/python
-harness=.venv/bin/harness
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-$harness store dump "$work/src" --db "$src"
-$harness store load "$work/src" --db "$work/results.duckdb"
+source scripts/store_copy.sh
+copy_store "$src"
 
 rm -rf "$out/store" "$out/search-store" "$out/report" "$out/report-uauc" "$out/search-report"
 mkdir -p "$out"

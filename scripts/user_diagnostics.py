@@ -65,8 +65,8 @@ def analyse(preds, split_frame, null_draws: int = 200) -> dict:
     return out
 
 
-def markdown(r: dict, domain: str) -> str:
-    lines = [f"{domain} test: {r['samples']} samples from {r['users']} users. Reference: the history's "
+def markdown(r: dict, domain: str, split: str = "test") -> str:
+    lines = [f"{domain} {split}: {r['samples']} samples from {r['users']} users. Reference: the history's "
              f"like-rate as the score: pooled AUC {r['like_rate']['pooled'] * 100:.1f}, within-user "
              f"{r['like_rate']['within_user'] * 100:.1f}. Uniform random scores give a within-user AUC in "
              f"[{r['chance_within_user_95'][0] * 100:.1f}, {r['chance_within_user_95'][1] * 100:.1f}] "
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         print(f"error: no {args.domain} predictions in {args.db}", file=sys.stderr)
         return 2
     result = analyse(preds, load_split(args.domain, args.split, raw_dir=args.raw_dir))
-    md = markdown(result, args.domain)
+    md = markdown(result, args.domain, args.split)
     print(md)
     if args.out:
         Path(args.out + ".json").write_text(json.dumps(result, indent=2))

@@ -7,13 +7,16 @@ Every complete trial whose rows were scored on the `valid` split (a `harness sea
 grid with `eval.split: valid`), one line each: its learning rate and steps, the validation AUC
 after every pass (what early stopping read), the pass it kept, and the kept adapter's AUC and
 UAUC on its validation rows, the UAUC computed by the search's own objective
-(harness.core.objective: pooled AUC where each user has one row). No test row is read: this
-compares protocols the way the search did, so a choice can be checked without touching test.
+(harness.core.objective: pooled AUC where each user has one row), and the correlation of its
+scores with the like-rate of each prompt's history (how much of its ranking is "this user likes
+most things": scripts/user_diagnostics.py). No test row is read: this compares protocols the way
+the search did, so a choice can be checked without touching test.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -38,7 +41,22 @@ def load(db: str):
     return trials, preds
 
 
-def rows_of(trials, preds) -> list[dict]:
+def like_rates(domains, raw_dir: str | None) -> dict[str, dict]:
+    """Per domain, sample_id -> the fraction of liked items in that valid sample's history."""
+    import numpy as np
+
+    from data.samples import load_split
+
+    out = {}
+    for domain in domains:
+        split = load_split(domain, "valid", raw_dir=raw_dir)
+        out[domain] = dict(zip(split["sample_id"], split["history_labels"].apply(lambda h: float(np.mean(h)))))
+    return out
+
+
+def rows_of(trials, preds, rates: dict[str, dict] | None = None) -> list[dict]:
+    import numpy as np
+
     from harness.core.objective import objective_value
 
     out = []
@@ -54,23 +72,28 @@ def rows_of(trials, preds) -> list[dict]:
             "passes": [{"step": p["step"], "auc": p["auc"]} for p in extra.get("valid_history", [])],
             "rows": int(len(frame)), "auc": float(row.auc),
             "uauc": objective_value("uauc", frame) if len(frame) else None,
+            "corr_like_rate": None,
         })
+        rate = frame["sample_id"].map((rates or {}).get(row.eval_domain, {}))
+        if len(frame) and rate.notna().all() and frame["score"].std() > 0:
+            out[-1]["corr_like_rate"] = float(np.corrcoef(frame["score"], rate)[0, 1])
     return out
 
 
 def markdown(rows: list[dict]) -> str:
     lines = ["Validation-only trials (no test row read). AUC and UAUC x 100 on each trial's own validation "
              "rows, of the adapter early stopping kept (the best pass by AUC); UAUC by the search's objective "
-             "(harness.core.objective).", "",
+             "(harness.core.objective); corr: of the scores with the like-rate of each prompt's history.", "",
              "| store | method | train mix | K | seed | lr | steps run (kept) | valid AUC per pass (step: AUC) "
-             "| rows | AUC | UAUC |", "|:--|:--|:--|--:|--:|--:|:--|:--|--:|--:|--:|"]
+             "| rows | AUC | UAUC | corr(score, like-rate) |", "|:--|:--|:--|--:|--:|--:|:--|:--|--:|--:|--:|--:|"]
     for r in sorted(rows, key=lambda r: (r["train_mix"], r["k"], r["learning_rate"] or 0, r["db"])):
         passes = ", ".join(f"{p['step']}: {100 * p['auc']:.1f}" for p in r["passes"]) or "-"
         lr = f"{r['learning_rate']:.3g}" if r["learning_rate"] is not None else "-"
         uauc = f"{100 * r['uauc']:.1f}" if r["uauc"] is not None else "-"
+        corr = f"{r['corr_like_rate']:+.2f}" if r["corr_like_rate"] is not None else "-"
         lines.append(f"| {r['db']} | {r['method']} {r['variant']} | {r['train_mix']} | {r['k']} | {r['seed']} "
                      f"| {lr} | {r['steps_run']} ({r['best_step']}) | {passes} | {r['rows']} "
-                     f"| {100 * r['auc']:.1f} | {uauc} |")
+                     f"| {100 * r['auc']:.1f} | {uauc} | {corr} |")
     return "\n".join(lines) + "\n"
 
 
@@ -79,6 +102,8 @@ def main(argv=None) -> int:
     ap.add_argument("--db", action="append", required=True, help="a results store (repeatable)")
     ap.add_argument("--k", type=int, help="only this K")
     ap.add_argument("--train-mix", help="only this train mix")
+    ap.add_argument("--raw-dir", default=os.environ.get("HARNESS_RAW_DIR"),
+                    help="raw datasets, for the like-rate column (default: $HARNESS_RAW_DIR, then the cache)")
     ap.add_argument("--out", help="write OUT.md and OUT.json too")
     args = ap.parse_args(argv)
     rows = []
@@ -86,7 +111,9 @@ def main(argv=None) -> int:
         if not Path(db).is_file():
             print(f"error: no results store at {db}", file=sys.stderr)
             return 2
-        for r in rows_of(*load(db)):
+        trials, preds = load(db)
+        rates = like_rates(sorted(set(trials.eval_domain)), args.raw_dir)
+        for r in rows_of(trials, preds, rates):
             rows.append({**r, "db": Path(db).name})
     rows = [r for r in rows if (args.k is None or r["k"] == args.k)
             and (args.train_mix is None or r["train_mix"] == args.train_mix)]

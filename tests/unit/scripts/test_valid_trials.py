@@ -5,7 +5,10 @@ import importlib.util
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
+
+from data.samples import load_split
 
 from harness.core.objective import objective_value
 from harness.report.demo import build_demo_store
@@ -38,6 +41,19 @@ def test_only_the_valid_split_trial_is_listed_with_the_search_objective(store):
     assert rows[0]["uauc"] == pytest.approx(objective_value("uauc", frame))
     assert rows[0]["auc"] == pytest.approx(duckdb.connect(str(db), read_only=True).execute(
         "SELECT auc FROM metrics WHERE trial_id = ? AND split = 'valid'", [tid]).fetchone()[0])
+    assert rows[0]["corr_like_rate"] is None            # no like-rates given
+
+
+def test_like_rate_correlation_is_of_the_trials_scores_and_each_rows_history(store):
+    """The demo's rows are test rows relabelled: their histories come from the test split here."""
+    db, tid = store
+    split = load_split("movie", "test")
+    rates = {"movie": dict(zip(split.sample_id, split.history_labels.apply(lambda h: float(np.mean(h)))))}
+    trials, preds = valid_trials.load(str(db))
+    [row] = valid_trials.rows_of(trials, preds, rates)
+    frame = preds[(preds.trial_id == tid) & (preds.eval_domain == "movie")]
+    want = np.corrcoef(frame.score, frame.sample_id.map(rates["movie"]))[0, 1]
+    assert row["corr_like_rate"] == pytest.approx(want)
 
 
 def test_cli_writes_md_and_json_and_refuses_a_missing_store(store, tmp_path, capsys):

@@ -10,7 +10,7 @@ domain the grid scored in-domain (movie, book, and a users split such as movie-u
   prompt's history, AUC and UAUC;
 * cells: TALLRec RT and full per K, in-domain: AUC and UAUC (mean ± sd over seeds), the paired
   lift over zero-shot with a 95% bootstrap interval, the first study's AUC beside (`--beside`);
-* rise with K: full's mean at K=256 >= K=64 >= K=16;
+* rise with K: full's mean at K=256 >= K=64 >= K=16, each step up in K with its paired interval;
 * against every baseline: full minus the baseline on the same test rows, a 95% paired bootstrap
   interval of the difference of the seed means (AUC, and UAUC where users repeat), and Welch's
   one-sided t over seeds (the paper's test); "beats all" = every interval's lower end above zero;
@@ -143,7 +143,10 @@ def analyse(trials, preds, resamples: int, beside=None) -> dict:
         full = {k: tal[(tal.variant == "full") & (tal.k == k)] for k in KS}
         means = {k: (float(c.auc.mean()) if len(c) else None) for k, c in full.items()}
         known = [means[k] for k in KS if means[k] is not None]
-        out["rise"].append({"domain": d, "means": {str(k): v for k, v in means.items()},
+        # each step up in K as a paired difference on the same test rows (is a fall beyond noise?)
+        steps = {f"{hi}-{lo}": paired(preds, full[hi].trial_id, full[lo].trial_id, d, AUC, resamples)
+                 for lo, hi in zip(KS, KS[1:]) if len(full[lo]) and len(full[hi])}
+        out["rise"].append({"domain": d, "means": {str(k): v for k, v in means.items()}, "steps": steps,
                             "holds": (bool(all(a <= b for a, b in zip(known, known[1:])))
                                       if len(known) == len(KS) else None)})
         for k in KS:
@@ -213,8 +216,10 @@ def markdown(r: dict) -> str:
         L.append(f"| {x['domain']} | {x['variant']} | {x['k']} | {_ms(x['auc'])} | {_ms(x['uauc'])} | "
                  f"{_ci(x['lift'])} | {_ms(x.get('first_study'))} | {lr} | {steps} |")
     L += ["", "### Does TALLRec (full) rise with K? (mean AUC at K = 16, 64, 256)", "",
-          "| test domain | K=16 | K=64 | K=256 | 256 >= 64 >= 16 |", "|:--|--:|--:|--:|:--|"]
-    L += [f"| {x['domain']} | " + " | ".join(_f(x["means"][str(k)]) for k in KS) + f" | {_yn(x['holds'])} |"
+          "| test domain | K=16 | K=64 | K=256 | 256 >= 64 >= 16 | K=64 - K=16 [95% CI] | K=256 - K=64 [95% CI] |",
+          "|:--|--:|--:|--:|:--|:--|:--|"]
+    L += [f"| {x['domain']} | " + " | ".join(_f(x["means"][str(k)]) for k in KS) + f" | {_yn(x['holds'])} | "
+          + " | ".join(_ci(x["steps"].get(f"{hi}-{lo}")) for lo, hi in zip(KS, KS[1:])) + " |"
           for x in r["rise"]]
     L += ["", "### TALLRec (full) minus each baseline, same test rows", "",
           "| test domain | K | baseline | TALLRec AUC | baseline AUC | AUC diff [95% CI] | UAUC diff [95% CI] | Welch p |",

@@ -76,6 +76,10 @@ def test_rise_with_k_and_the_goal_follow_the_full_means(reading):
         means = [_aucs(db, "tallrec", "full", row["domain"], k).mean() for k in study_reading.KS]
         assert [row["means"][str(k)] for k in study_reading.KS] == pytest.approx(means)
         assert row["holds"] == (means[0] <= means[1] <= means[2])
+        for lo, hi in zip(study_reading.KS, study_reading.KS[1:]):
+            step = row["steps"][f"{hi}-{lo}"]
+            assert step["diff"] == pytest.approx(means[study_reading.KS.index(hi)] - means[study_reading.KS.index(lo)])
+            assert step["ci95"][0] <= step["ci95"][1]
     aucs = _aucs(db, "tallrec", "full", "movie", 256)
     assert r["goal"]["met"] == (len(aucs) >= 3 and aucs.mean() >= 0.70)
 

@@ -17,8 +17,12 @@ from data.trial import as_predictions, eval_samples
 INFO = MethodInfo(zero_shot=True, blocks=())
 
 
+def like_rate(history_labels) -> float:
+    """The fraction of liked items in a prompt's history (0.5 for an empty one)."""
+    return float(np.mean(history_labels)) if len(history_labels) else 0.5
+
+
 def run(spec, ctx) -> MethodOutput:
-    predictions = {domain: as_predictions(frame, np.array([float(np.mean(h)) if len(h) else 0.5
-                                                           for h in frame["history_labels"]]))
+    predictions = {domain: as_predictions(frame, np.array([like_rate(h) for h in frame["history_labels"]]))
                    for domain, frame in eval_samples(spec, ctx).items()}
     return MethodOutput(predictions=predictions, split=spec.eval.split)

@@ -32,8 +32,8 @@ from harness.report.paper_baselines import PAPER_BASELINES as BASELINES  # noqa:
 GOAL_AUC = 0.70
 
 
-def load(db: str, grid: str | None):
-    """(test metrics, predictions) of the complete trials the report would read for `grid`
+def load(db: str, grid: str | None, split: str = "test"):
+    """(`split` metrics, predictions) of the complete trials the report would read for `grid`
     (every run of that grid name; the whole store without one)."""
     from harness.report.scope import ReportScope
     from harness.report.metric import user_column
@@ -41,9 +41,9 @@ def load(db: str, grid: str | None):
 
     with scoped_connection(db, ReportScope(grid=grid, all=grid is None)) as con:
         trials = con.execute(   # config and extra: the protocol a trial ran under (study_reading.py)
-            "SELECT r.trial_id, r.method, coalesce(r.variant, '') AS variant, r.train_mix, r.k, r.seed, "
+            "SELECT r.trial_id, r.run_id, r.method, coalesce(r.variant, '') AS variant, r.train_mix, r.k, r.seed, "
             "r.eval_domain, r.auc, CAST(t.config AS VARCHAR) AS config, CAST(t.extra AS VARCHAR) AS extra "
-            "FROM results r JOIN trials t USING (trial_id) WHERE r.split = 'test'").df()
+            "FROM results r JOIN trials t USING (trial_id) WHERE r.split = ?", [split]).df()
         preds = con.execute(
             f"SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score, {user_column(con)} FROM predictions p "
             "JOIN trials t USING (trial_id) WHERE t.status = 'complete'").df()

@@ -39,8 +39,10 @@ def within_user_auc(frame) -> float:
 def analyse(preds, split_frame, null_draws: int = 200) -> dict:
     from sklearn.metrics import roc_auc_score
 
+    from baselines.history_like_rate import like_rate
+
     rows = split_frame[["sample_id", "user_id", "history_labels"]].copy()
-    rows["like_rate"] = rows["history_labels"].apply(lambda h: float(np.mean(h)))
+    rows["like_rate"] = rows["history_labels"].apply(like_rate)   # the reference method's own score
     p = preds.merge(rows[["sample_id", "user_id", "like_rate"]], on="sample_id", how="inner")
     if p.empty:
         raise SystemExit("error: the stored predictions match no sample of this split")

@@ -21,36 +21,25 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "scripts")]
+
+from paper_reading import load as load_split_metrics  # noqa: E402  (the readings' store query)
 
 
 def load(db: str):
     """(trials, predictions) of the complete trials of `db` with rows on the valid split."""
-    from harness.report.metric import user_column
-    from harness.report.scope import ReportScope
-    from harness.report.sql import scoped_connection
-
-    with scoped_connection(db, ReportScope(all=True)) as con:
-        trials = con.execute(
-            "SELECT r.trial_id, r.run_id, r.method, coalesce(r.variant, '') AS variant, r.train_mix, r.k, "
-            "r.seed, r.eval_domain, r.auc, CAST(t.config AS VARCHAR) AS config, CAST(t.extra AS VARCHAR) AS extra "
-            "FROM results r JOIN trials t USING (trial_id) WHERE r.split = 'valid'").df()
-        preds = con.execute(
-            f"SELECT p.trial_id, p.eval_domain, p.sample_id, p.label, p.score, {user_column(con)} "
-            "FROM predictions p JOIN trials t USING (trial_id) WHERE t.status = 'complete'").df()
-    return trials, preds
+    return load_split_metrics(db, None, split="valid")
 
 
 def like_rates(domains, raw_dir: str | None) -> dict[str, dict]:
-    """Per domain, sample_id -> the fraction of liked items in that valid sample's history."""
-    import numpy as np
-
+    """Per domain, sample_id -> the history-like-rate reference's score of that valid sample."""
+    from baselines.history_like_rate import like_rate
     from data.samples import load_split
 
     out = {}
     for domain in domains:
         split = load_split(domain, "valid", raw_dir=raw_dir)
-        out[domain] = dict(zip(split["sample_id"], split["history_labels"].apply(lambda h: float(np.mean(h)))))
+        out[domain] = dict(zip(split["sample_id"], split["history_labels"].apply(like_rate)))
     return out
 
 

@@ -87,6 +87,8 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
+    from harness.core.errors import HarnessError
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", action="append", required=True, help="a results store (repeatable)")
     ap.add_argument("--k", type=int, help="only this K")
@@ -100,7 +102,11 @@ def main(argv=None) -> int:
         if not Path(db).is_file():
             print(f"error: no results store at {db}", file=sys.stderr)
             return 2
-        trials, preds = load(db)
+        try:
+            trials, preds = load(db)
+        except HarnessError as exc:        # a damaged or busy store, not a results store
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         rates = like_rates(sorted(set(trials.eval_domain)), args.raw_dir)
         for r in rows_of(trials, preds, rates):
             rows.append({**r, "db": Path(db).name})

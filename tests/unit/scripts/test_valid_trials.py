@@ -64,3 +64,8 @@ def test_cli_writes_md_and_json_and_refuses_a_missing_store(store, tmp_path, cap
     assert valid_trials.main(["--db", str(db), "--k", "9999"]) == 2
     assert valid_trials.main(["--db", str(tmp_path / "nope.duckdb")]) == 2
     assert "no results store" in capsys.readouterr().err
+    junk = tmp_path / "junk.duckdb"
+    junk.write_text("not a store")
+    assert valid_trials.main(["--db", str(junk)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    assert junk.read_text() == "not a store"           # nothing written to it

@@ -175,8 +175,13 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
                                  gradient_checkpointing=model_cfg.gradient_checkpointing,
                                  dtype=model_cfg.dtype, score_mode=mode, save_dir=work / "adapter",
                                  chat_template=chat)
-            shutil.rmtree(work / "checkpoints", ignore_errors=True)
-            from models.deepspeed_env import rank
+            from models.deepspeed_env import rank, world_size
+
+            # several ranks share `work`: a rank that finished early would delete the ZeRO shards
+            # a slower rank is still restoring (load_best_model_at_end); the Train run's driver
+            # removes the whole work folder once every rank is done (harness/tune/multiworker.py)
+            if world_size() == 1:
+                shutil.rmtree(work / "checkpoints", ignore_errors=True)
 
             if rank() != 0:   # one process per device: rank 0 saved the adapter and scores
                 return {}, {"rank": rank()}

@@ -61,7 +61,9 @@ def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(zero, tiny_d
 
     from tests.helpers import llm as testing
 
-    # the Train workers import tests.helpers.fake_data_installed; here: undone after the test
+    # the Train workers import tests.helpers.fake_data_installed; here: undone after the test.
+    # They also import slow_rank0_restore: rank 0 restores its best checkpoint last, the order in
+    # which a rank deleting the shared checkpoints early broke the restore (a CI flake before)
     for name, module in testing.fake_data_modules(testing.WORKER_SIZES).items():
         monkeypatch.setitem(sys.modules, name, module)
     spec = rt_spec(tiny_dir, {**TRAINING, "deepspeed": f"ray_configs/{zero}"})
@@ -78,7 +80,7 @@ def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(zero, tiny_d
     try:
         two = run_distributed(spec, {"cache_dir": str(tmp_path / "cache"), "artifacts_dir": str(tmp_path / "two")},
                               workers=2, use_gpu=False, storage_path=str(tmp_path / "train"),
-                              imports=("tests.helpers.fake_data_installed",))
+                              imports=("tests.helpers.fake_data_installed", "tests.helpers.slow_rank0_restore"))
     finally:
         ray.shutdown()
         shutil.rmtree(temp, ignore_errors=True)

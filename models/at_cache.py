@@ -74,14 +74,21 @@ def load_alpaca_frame(ctx, max_records: int | None):
 
 
 def find_or_build(model_cfg: ModelConfig, lora: LoraConfig, at: ATConfig, seed: int, ctx, base_model,
-                  tokenizer, device: str) -> ATAdapter:
+                  tokenizer, device: str, deepspeed: str | None = None) -> ATAdapter:
     """The AT adapter for these blocks: user-given, cached, or trained now on `base_model`
-    (which is left as it was: the adapter is detached before returning)."""
+    (which is left as it was: the adapter is detached before returning). In a trial of several
+    processes (harness/tune/multiworker.py) every rank calls this, and a missing adapter is
+    trained by all of them together, under the trial's `deepspeed` config."""
     if at.adapter_path:
         return ATAdapter(check_adapter_dir(at.adapter_path, "AT adapter"), None)
     frame, data_id = load_alpaca_frame(ctx, at.max_records)
     key = at_key(model_cfg, lora, at, seed, data_id)
     target = adapter_dir(ctx.cache_dir, key)
+    from models.deepspeed_env import world_size
+
+    if world_size() > 1:
+        return _find_or_build_together(target, key, data_id, frame, model_cfg, lora, at, seed,
+                                       base_model, tokenizer, device, deepspeed)
     if _complete(target):
         return ATAdapter(target, key, meta=json.loads((target / META).read_text()))
     with file_lock(target.parent / f".{target.name}.lock"):
@@ -94,22 +101,63 @@ def find_or_build(model_cfg: ModelConfig, lora: LoraConfig, at: ATConfig, seed: 
         return ATAdapter(target, key, built=True, build_s=time.perf_counter() - t0, meta=meta)
 
 
-def _build(target: Path, frame, model_cfg, lora, at, seed, base_model, tokenizer, device) -> dict:
+def _find_or_build_together(target: Path, key: str, data_id: dict, frame, model_cfg, lora, at, seed,
+                            base_model, tokenizer, device: str, deepspeed: str | None) -> ATAdapter:
+    """Every rank of one trial: rank 0 holds the builders' lock from its look at the cache to
+    the rename (so no other builder changes the folder meanwhile) and tells the others what it
+    saw; a missing adapter is trained data-parallel by all ranks (as the trial's RT stage; rank 1
+    waiting on the lock while rank 0 trained in the group hung the trial) and written by rank 0.
+    The cache folder must be one every rank reads, as the trial's work folder is."""
+    import contextlib
+
+    import torch.distributed as dist
+
+    from models.deepspeed_env import rank
+
+    # a CPU side group: these small messages need no device, whatever the training backend
+    group = dist.new_group(backend="gloo")
+    with contextlib.ExitStack() as stack:
+        if rank() == 0:
+            stack.enter_context(file_lock(target.parent / f".{target.name}.lock"))
+        cached = [_complete(target) if rank() == 0 else None]
+        dist.broadcast_object_list(cached, src=0, group=group)
+        if cached[0]:
+            return ATAdapter(target, key, meta=json.loads((target / META).read_text()))
+        t0 = time.perf_counter()
+        meta = _build(target, frame, model_cfg, lora, at, seed, base_model, tokenizer, device,
+                      deepspeed=deepspeed, writer=rank() == 0)
+        dist.barrier(group=group)      # rank 0 renamed the adapter into place
+        meta = {**json.loads((target / META).read_text()), "data": data_id, "key": key}
+        return ATAdapter(target, key, built=True, build_s=time.perf_counter() - t0, meta=meta)
+
+
+def _build(target: Path, frame, model_cfg, lora, at, seed, base_model, tokenizer, device,
+           deepspeed: str | None = None, writer: bool = True) -> dict:
+    """Train the adapter and rename it into `target` (the `writer`; the other ranks of a
+    multi-process build train along and write nothing)."""
     from models.adapters import attach_new, detach
     from models.training import train_lora
 
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         peft_model = attach_new(base_model, lora, seed)
         try:
+            # several ranks: Trainer.save_model (every rank joins; it gathers ZeRO-3's shards
+            # and rank 0 writes); one process: PEFT's own save, as the cache has always held
             outcome = train_lora(peft_model, tokenizer, frame, cfg=at, template=model_cfg.template,
                                  seed=seed, output_dir=tmp / "_trainer", device=device,
+                                 deepspeed=deepspeed,
                                  gradient_checkpointing=model_cfg.gradient_checkpointing,
-                                 dtype=model_cfg.dtype, chat_template=model_cfg.chat_template)
+                                 dtype=model_cfg.dtype, chat_template=model_cfg.chat_template,
+                                 save_dir=tmp if deepspeed else None)
             shutil.rmtree(tmp / "_trainer", ignore_errors=True)
-            peft_model.save_pretrained(str(tmp))
+            if not deepspeed:
+                peft_model.save_pretrained(str(tmp))
         finally:
             detach(peft_model)
+        if not writer:
+            return {}
         meta = {"records": len(frame), "global_step": outcome.global_step, "epochs": outcome.epochs,
                 "tokens_seen": outcome.tokens_seen, "train_s": round(outcome.train_s, 3),
                 "final_loss": outcome.losses[-1] if outcome.losses else None,

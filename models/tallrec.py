@@ -152,7 +152,9 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
         from models.at_cache import find_or_build
 
         t0 = time.perf_counter()
-        adapter = find_or_build(model_cfg, lora, at, spec.seed, ctx, model, tok, device)
+        adapter = find_or_build(model_cfg, lora, at, spec.seed, ctx, model, tok, device, deepspeed)
+        if adapter.built and _partitions(deepspeed):
+            model = _fresh_base(model_cfg, ctx, device)   # AT left this base in ZeRO-3 shards
         timings["at_s"] = time.perf_counter() - t0
         extra["at_adapter"] = {"path": str(adapter.path), "key": adapter.key, "built": adapter.built,
                                "build_s": round(adapter.build_s, 3)}
@@ -217,12 +219,26 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
 
 
 def _reload_trained(model_cfg: ModelConfig, ctx, device: str, adapter_dir: Path):
-    """A fresh base (outside the worker cache) with the saved adapter: what ZeRO-3 trials score,
-    since their model in memory holds parameter shards."""
+    """A fresh base with the saved adapter: what ZeRO-3 trials score, since their model in
+    memory holds parameter shards."""
     from models.adapters import attach_saved
+
+    return attach_saved(_fresh_base(model_cfg, ctx, device), adapter_dir, trainable=False).eval()
+
+
+def _partitions(deepspeed: str | None) -> bool:
+    """Whether training in this process left the model's weights as ZeRO-3 shards: ZeRO-3, and
+    (for the AT stage, which one process trains without DeepSpeed) several ranks."""
+    from models.deepspeed_env import world_size, zero_stage
+
+    return bool(deepspeed) and world_size() > 1 and zero_stage(deepspeed) == 3
+
+
+def _fresh_base(model_cfg: ModelConfig, ctx, device: str):
+    """The base model loaded again, outside the worker cache."""
     from models.deepspeed_env import forget_zero3
     from models.loading import load_base
 
     forget_zero3()   # else from_pretrained partitions the fresh base too
     base, _ = load_base(model_cfg, ctx.cache_dir, device)
-    return attach_saved(base, adapter_dir, trainable=False).eval()
+    return base

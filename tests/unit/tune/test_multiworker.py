@@ -22,11 +22,22 @@ REPO = Path(__file__).resolve().parents[3]
 TRAINING = {"epochs": 2, "batch_size": 8, "micro_batch_size": 4, "learning_rate": 1e-3,
             "warmup_steps": 0, "valid_max_samples": 8, "patience": 2, "score_batch_size": 16,
             "deepspeed": "ray_configs/deepspeed_zero2.json"}
+AT = {"max_records": 8, "batch_size": 8, "micro_batch_size": 4, "epochs": 1, "warmup_steps": 0}
 
 
-def rt_spec(tiny_dir, training=TRAINING) -> TrialSpec:
-    return TrialSpec(method="tallrec", variant="RT", train_mix="movie", k=8, seed=1,
-                     model={"name": str(tiny_dir)}, params={"lora": {"dropout": 0.0}, "training": training})
+def rt_spec(tiny_dir, training=TRAINING, variant="RT") -> TrialSpec:
+    params = {"lora": {"dropout": 0.0}, "training": training, **({"at": AT} if variant == "full" else {})}
+    return TrialSpec(method="tallrec", variant=variant, train_mix="movie", k=8, seed=1,
+                     model={"name": str(tiny_dir)}, params=params)
+
+
+def _max_difference(first_dir, second_dir) -> float:
+    from safetensors.torch import load_file
+
+    first = load_file(f"{first_dir}/adapter_model.safetensors")
+    second = load_file(f"{second_dir}/adapter_model.safetensors")
+    assert first.keys() == second.keys()
+    return max(float((first[k] - second[k]).abs().max()) for k in first)
 
 
 def test_which_trials_span_devices(tiny_dir):
@@ -47,10 +58,13 @@ def test_trial_resources_of_a_spanning_trial_leave_the_devices_to_ray_train(tiny
 
 @pytest.mark.slow      # a local Ray, a Train run of 2 processes and one plain trial: ~1-3 min
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("zero", ["deepspeed_zero2.json", "deepspeed_zero3.json"])
-def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(zero, tiny_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("variant, zero", [("RT", "deepspeed_zero2.json"), ("RT", "deepspeed_zero3.json"),
+                                           ("full", "deepspeed_zero2.json"), ("full", "deepspeed_zero3.json")])
+def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(variant, zero, tiny_dir, tmp_path,
+                                                                    monkeypatch):
+    """full: both ranks train the missing AT adapter together (rank 1 used to wait on the cache
+    lock while rank 0 trained in the group: the trial hung), then RT on a base ZeRO-3 left whole."""
     import ray
-    from safetensors.torch import load_file
 
     import sys
 
@@ -66,8 +80,8 @@ def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(zero, tiny_d
     # which a rank deleting the shared checkpoints early broke the restore (a CI flake before)
     for name, module in testing.fake_data_modules(testing.WORKER_SIZES).items():
         monkeypatch.setitem(sys.modules, name, module)
-    spec = rt_spec(tiny_dir, {**TRAINING, "deepspeed": f"ray_configs/{zero}"})
-    one = run_trial(spec, TrialContext(cache_dir=tmp_path / "cache", artifacts_dir=tmp_path / "one"))
+    spec = rt_spec(tiny_dir, {**TRAINING, "deepspeed": f"ray_configs/{zero}"}, variant)
+    one = run_trial(spec, TrialContext(cache_dir=tmp_path / "cache-one", artifacts_dir=tmp_path / "one"))
     assert one.status == "complete", one.error
 
     _configure_env()
@@ -78,7 +92,7 @@ def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(zero, tiny_d
              object_store_memory=256 * 2**20,
              runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}})
     try:
-        two = run_distributed(spec, {"cache_dir": str(tmp_path / "cache"), "artifacts_dir": str(tmp_path / "two")},
+        two = run_distributed(spec, {"cache_dir": str(tmp_path / "cache-two"), "artifacts_dir": str(tmp_path / "two")},
                               workers=2, use_gpu=False, storage_path=str(tmp_path / "train"),
                               imports=("tests.helpers.fake_data_installed", "tests.helpers.slow_rank0_restore"))
     finally:
@@ -92,7 +106,8 @@ def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(zero, tiny_d
         a = one.predictions[domain].sort_values("sample_id")["score"].to_numpy()
         b = two.predictions[domain].sort_values("sample_id")["score"].to_numpy()
         assert np.abs(a - b).max() < 1e-4, (domain, np.abs(a - b).max())
-    first = load_file(f"{one.extra['kept_adapter']['path']}/adapter_model.safetensors")
-    second = load_file(f"{two.extra['kept_adapter']['path']}/adapter_model.safetensors")
-    assert first.keys() == second.keys()
-    assert max(float((first[k] - second[k]).abs().max()) for k in first) < 1e-4
+    assert _max_difference(one.extra["kept_adapter"]["path"], two.extra["kept_adapter"]["path"]) < 1e-4
+    if variant == "full":   # each built its own AT adapter (own caches): the same weights
+        assert one.extra["at_adapter"]["built"] and two.extra["at_adapter"]["built"]
+        assert one.extra["at_adapter"]["key"] == two.extra["at_adapter"]["key"]
+        assert _max_difference(one.extra["at_adapter"]["path"], two.extra["at_adapter"]["path"]) < 1e-4

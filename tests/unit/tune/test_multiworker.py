@@ -77,7 +77,9 @@ def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(variant, zer
 
     # the Train workers import tests.helpers.fake_data_installed; here: undone after the test.
     # They also import slow_rank0_restore: rank 0 restores its best checkpoint last, the order in
-    # which a rank deleting the shared checkpoints early broke the restore (a CI flake before)
+    # which a rank deleting the shared checkpoints early broke the restore (a CI flake before),
+    # and rank1_scores_differ: rank 1 scores validation rows as 1 - P(Yes), so the ranks agree on
+    # the best checkpoint only if rank 0's scores decide for all
     for name, module in testing.fake_data_modules(testing.WORKER_SIZES).items():
         monkeypatch.setitem(sys.modules, name, module)
     spec = rt_spec(tiny_dir, {**TRAINING, "deepspeed": f"ray_configs/{zero}"}, variant)
@@ -94,7 +96,8 @@ def test_two_cpu_workers_give_the_adapter_and_scores_of_one_process(variant, zer
     try:
         two = run_distributed(spec, {"cache_dir": str(tmp_path / "cache-two"), "artifacts_dir": str(tmp_path / "two")},
                               workers=2, use_gpu=False, storage_path=str(tmp_path / "train"),
-                              imports=("tests.helpers.fake_data_installed", "tests.helpers.slow_rank0_restore"))
+                              imports=("tests.helpers.fake_data_installed", "tests.helpers.slow_rank0_restore",
+                                       "tests.helpers.rank1_scores_differ"))
     finally:
         ray.shutdown()
         shutil.rmtree(temp, ignore_errors=True)

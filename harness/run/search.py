@@ -95,6 +95,7 @@ def pick(trials, mode: str):
 
 def run_search(path: str | Path, db: str | Path | None = None, raw_dir: str | None = None,
                address: str | None = None, on_cell=None) -> SearchReport:
+    from harness.tune.driver import resolve_resources
     from harness.tune.search import run_cell_search
     from harness.tune.session import ray_session
 
@@ -103,7 +104,6 @@ def run_search(path: str | Path, db: str | Path | None = None, raw_dir: str | No
     storage = storage_root(grid, store.path)
     prepare_store(store, storage)
     options = tune_options(grid, storage, address=address, raw_dir=raw_dir)
-    cpus, _ = grid.resources_for(search.method, method_info(search.method).uses_llm)
     space = {name: (rng.kind, rng.values) for name, rng in search.space.items()}
     report, started = SearchReport(), time.perf_counter()
     done = searched_cells(store, grid, search, base_specs)
@@ -119,9 +119,11 @@ def run_search(path: str | Path, db: str | Path | None = None, raw_dir: str | No
                     if on_cell:
                         on_cell(outcome)
                     continue
+                # as `harness run` gives the cell's trials ("auto" resolved, checked on the nodes)
+                cpus, gpus = resolve_resources([base], options, strict=not options.address)[base.trial_id]
                 trials = run_cell_search(base, space, metric=search.metric, mode=search.direction,
                                          num_samples=search.num_samples, scheduler=search.scheduler.model_dump(),
-                                         seed=search.seed, options=options, cpus=cpus,
+                                         seed=search.seed, options=options, cpus=cpus, gpus=gpus,
                                          name=f"{report.run_id}-{cell.replace('@', '-')}")
                 outcome = CellOutcome(cell, trials)
                 best = pick(trials, search.direction)

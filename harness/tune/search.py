@@ -56,6 +56,17 @@ def tune_domain(kind: str, values) -> Any:
     return tune.loguniform(low, high) if kind == "loguniform" else tune.uniform(low, high)
 
 
+def search_resources(base: TrialSpec, cpus: float, gpus: float) -> dict:
+    """A search trial's Tune resources: those of the cell's trials under `harness run`, except
+    that a search trial runs in one process (its validation passes report to Tune from there),
+    so a DeepSpeed trial that `harness run` spreads over several GPUs gets one here."""
+    from harness.tune.multiworker import spans_devices
+
+    if spans_devices(base, gpus):
+        gpus = 1.0
+    return {"cpu": cpus, **({"gpu": gpus} if gpus else {})}
+
+
 def search_trial(config: dict) -> None:
     """The Tune function trainable: one sampled protocol on one cell, validation rows only."""
     prepare_worker(config)
@@ -116,9 +127,10 @@ class _Collector(tune.Callback):
 
 def run_cell_search(base: TrialSpec, space: dict[str, tuple[str, Any]], *, metric: str, mode: str,
                     num_samples: int, scheduler: dict, seed: int, options: TuneOptions, name: str,
-                    cpus: float) -> list[SearchTrial]:
+                    cpus: float, gpus: float = 0.0) -> list[SearchTrial]:
     """Run one cell's search in the active Ray session; returns every trial (stopped ones too).
-    `space`: setting -> (range kind, values); `scheduler`: {name, grace_period, reduction_factor, max_t}."""
+    `space`: setting -> (range kind, values); `scheduler`: {name, grace_period, reduction_factor, max_t}.
+    `gpus`: the grid's gpus_per_trial for the method, as `harness run` gives its trials."""
     key = f"valid_{metric}"
     if scheduler["name"] == "asha":
         chooser = ASHAScheduler(time_attr="training_iteration", max_t=scheduler["max_t"],
@@ -135,7 +147,7 @@ def run_cell_search(base: TrialSpec, space: dict[str, tuple[str, Any]], *, metri
     collector = _Collector(key)
     os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(min(num_samples, 64))
     tuner = tune.Tuner(
-        tune.with_resources(search_trial, {"cpu": cpus}),
+        tune.with_resources(search_trial, search_resources(base, cpus, gpus)),
         param_space=param_space,
         tune_config=tune.TuneConfig(metric=key, mode=mode, num_samples=num_samples, scheduler=chooser,
                                     search_alg=BasicVariantGenerator(random_state=seed),

@@ -68,3 +68,20 @@ def test_asha_stops_trailing_trials_and_every_trial_is_stored(tmp_path):
     third = run_search(grid, db=db)
     assert third.cells[0].reused_from is None
     assert len(Store(db).query("SELECT * FROM search_trials")) == 11
+
+
+@pytest.mark.timeout(300)
+def test_search_trials_get_the_gpus_a_run_gives_the_cell(tmp_path):
+    """`gpus_per_trial` reaches the search's Tune trials as it reaches `harness run`'s (a search
+    on a GPU cluster ran its trials on CPUs before). Ray's logical GPUs: it sets
+    CUDA_VISIBLE_DEVICES for them exactly as for real ones; the fixture records it."""
+    grid = tmp_path / "gpu.search.yaml"
+    grid.write_text(GRID.replace("{name: asha, grace_period: 1, reduction_factor: 2, max_t: 10}", "{name: fifo}")
+                    .replace("1.0e-2, 3.0e-3, 1.0e-3, 1.0e-4, 1.0e-5, 1.0e-6", "1.0e-2, 1.0e-3")
+                    .replace("ray: {num_cpus: 2}", "ray: {num_cpus: 2, num_gpus: 2}\n"
+                             "overrides:\n  test-search: {resources: {gpus_per_trial: 1}}"))
+    db = tmp_path / "r.duckdb"
+    report = run_search(grid, db=db)
+    assert report.cells[0].chosen == {"training.learning_rate": 1e-2}
+    visible = [json.loads(e)["visible"] for e in Store(db).query("SELECT extra FROM trials")["extra"]]
+    assert len(visible) == 2 and all(v in {"0", "1"} for v in visible), visible

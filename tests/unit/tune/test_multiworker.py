@@ -56,6 +56,18 @@ def test_trial_resources_of_a_spanning_trial_leave_the_devices_to_ray_train(tiny
     assert single.required_resources == {"CPU": 4.0, "GPU": 1.0}
 
 
+def test_a_search_trial_of_a_spanning_cell_takes_one_gpu(tiny_dir):
+    """A search trial reports its validation passes to Tune from one process: it gets one GPU
+    where `harness run` would spread the cell's DeepSpeed trial over several."""
+    from harness.tune.search import search_resources
+
+    assert search_resources(rt_spec(tiny_dir), 4.0, 2.0) == {"cpu": 4.0, "gpu": 1.0}
+    plain = rt_spec(tiny_dir, {k: v for k, v in TRAINING.items() if k != "deepspeed"})
+    assert search_resources(plain, 4.0, 2.0) == {"cpu": 4.0, "gpu": 2.0}
+    assert search_resources(plain, 2.0, 0.5) == {"cpu": 2.0, "gpu": 0.5}
+    assert search_resources(plain, 1.0, 0.0) == {"cpu": 1.0}
+
+
 @pytest.mark.slow      # a local Ray, a Train run of 2 processes and one plain trial: ~1-3 min
 @pytest.mark.timeout(600)
 # full under ZeRO-3 covers the shared AT build and the fresh base after it (full under ZeRO-2

@@ -39,6 +39,7 @@ class ATAdapter:
     built: bool = False      # built by this call
     build_s: float = 0.0
     meta: dict | None = None
+    partitioned: bool = False  # its build left the base model's weights as ZeRO-3 shards
 
 
 def at_key(model: ModelConfig, lora: LoraConfig, at: ATConfig, seed: int, data: dict | None = None) -> str:
@@ -95,7 +96,7 @@ def find_or_build(model_cfg: ModelConfig, lora: LoraConfig, at: ATConfig, seed: 
         if _complete(target):  # built by another process while we waited
             return ATAdapter(target, key, meta=json.loads((target / META).read_text()))
         t0 = time.perf_counter()
-        meta = _build(target, frame, model_cfg, lora, at, seed, base_model, tokenizer, device)
+        meta, _ = _build(target, frame, model_cfg, lora, at, seed, base_model, tokenizer, device)
         meta["data"] = data_id
         meta["key"] = key
         return ATAdapter(target, key, built=True, build_s=time.perf_counter() - t0, meta=meta)
@@ -112,29 +113,27 @@ def _find_or_build_together(target: Path, key: str, data_id: dict, frame, model_
 
     import torch.distributed as dist
 
-    from models.deepspeed_env import rank
+    from models.deepspeed_env import from_rank0, rank, side_group
 
-    # a CPU side group: these small messages need no device, whatever the training backend
-    group = dist.new_group(backend="gloo")
     with contextlib.ExitStack() as stack:
         if rank() == 0:
             stack.enter_context(file_lock(target.parent / f".{target.name}.lock"))
-        cached = [_complete(target) if rank() == 0 else None]
-        dist.broadcast_object_list(cached, src=0, group=group)
-        if cached[0]:
+        if from_rank0(_complete(target) if rank() == 0 else None):
             return ATAdapter(target, key, meta=json.loads((target / META).read_text()))
         t0 = time.perf_counter()
-        meta = _build(target, frame, model_cfg, lora, at, seed, base_model, tokenizer, device,
-                      deepspeed=deepspeed, writer=rank() == 0)
-        dist.barrier(group=group)      # rank 0 renamed the adapter into place
+        _, partitioned = _build(target, frame, model_cfg, lora, at, seed, base_model, tokenizer, device,
+                                deepspeed=deepspeed, writer=rank() == 0)
+        dist.barrier(group=side_group())      # rank 0 renamed the adapter into place
         meta = {**json.loads((target / META).read_text()), "data": data_id, "key": key}
-        return ATAdapter(target, key, built=True, build_s=time.perf_counter() - t0, meta=meta)
+        return ATAdapter(target, key, built=True, build_s=time.perf_counter() - t0, meta=meta,
+                         partitioned=partitioned)
 
 
 def _build(target: Path, frame, model_cfg, lora, at, seed, base_model, tokenizer, device,
-           deepspeed: str | None = None, writer: bool = True) -> dict:
+           deepspeed: str | None = None, writer: bool = True) -> tuple[dict, bool]:
     """Train the adapter and rename it into `target` (the `writer`; the other ranks of a
-    multi-process build train along and write nothing)."""
+    multi-process build train along and write nothing). Returns its metadata and whether
+    training left `base_model` partitioned (ZeRO-3)."""
     from models.adapters import attach_new, detach
     from models.training import train_lora
 
@@ -143,8 +142,8 @@ def _build(target: Path, frame, model_cfg, lora, at, seed, base_model, tokenizer
     try:
         peft_model = attach_new(base_model, lora, seed)
         try:
-            # several ranks: Trainer.save_model (every rank joins; it gathers ZeRO-3's shards
-            # and rank 0 writes); one process: PEFT's own save, as the cache has always held
+            # under DeepSpeed (a multi-process build): Trainer.save_model (every rank joins; it
+            # gathers ZeRO-3's shards and rank 0 writes); else PEFT's own save, as ever
             outcome = train_lora(peft_model, tokenizer, frame, cfg=at, template=model_cfg.template,
                                  seed=seed, output_dir=tmp / "_trainer", device=device,
                                  deepspeed=deepspeed,
@@ -157,7 +156,7 @@ def _build(target: Path, frame, model_cfg, lora, at, seed, base_model, tokenizer
         finally:
             detach(peft_model)
         if not writer:
-            return {}
+            return {}, outcome.partitioned
         meta = {"records": len(frame), "global_step": outcome.global_step, "epochs": outcome.epochs,
                 "tokens_seen": outcome.tokens_seen, "train_s": round(outcome.train_s, 3),
                 "final_loss": outcome.losses[-1] if outcome.losses else None,
@@ -169,6 +168,6 @@ def _build(target: Path, frame, model_cfg, lora, at, seed, base_model, tokenizer
         if target.exists():  # an incomplete leftover (a crashed builder): replace it
             shutil.rmtree(target, ignore_errors=True)
         os.rename(tmp, target)
-        return meta
+        return meta, outcome.partitioned
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -11,6 +11,8 @@
   DeepSpeed caches its groups, and a destroyed one breaks the next trial.
 * `zero_stage(config)`: 3 partitions the parameters, so the adapter must be saved through the
   Trainer (gathered) and the trained model is not scored in place (models/training.py).
+* `from_rank0(value)` / `side_group()`: in a trial of several processes, rank 0's decision for
+  every rank (validation scores, whether the AT adapter is cached) over a gloo group.
 """
 from __future__ import annotations
 
@@ -62,6 +64,33 @@ def rank() -> int:
     import torch.distributed as dist
 
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+_SIDE: tuple | None = None   # (the process group it serves, a gloo group over the same ranks)
+
+
+def side_group():
+    """A gloo group over the trial's ranks for small Python messages: they need no device,
+    whatever the training backend (NCCL). Made once per process group; `new_group` is
+    collective, so every rank reaches the first call together."""
+    global _SIDE
+    import torch.distributed as dist
+
+    if _SIDE is None or _SIDE[0] is not dist.group.WORLD:
+        _SIDE = (dist.group.WORLD, dist.new_group(backend="gloo"))
+    return _SIDE[1]
+
+
+def from_rank0(value):
+    """Rank 0's `value` on every rank of a multi-process trial (`value` itself in one process):
+    where each rank decides on its own, two devices' floats could make them decide apart."""
+    if world_size() == 1:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0, group=side_group())
+    return box[0]
 
 
 def _launched() -> bool:

@@ -153,7 +153,7 @@ def _run_on_base(spec, ctx, base, model_cfg, lora, training, at, evals, train, v
 
         t0 = time.perf_counter()
         adapter = find_or_build(model_cfg, lora, at, spec.seed, ctx, model, tok, device, deepspeed)
-        if adapter.built and _partitions(deepspeed):
+        if adapter.partitioned:
             model = _fresh_base(model_cfg, ctx, device)   # AT left this base in ZeRO-3 shards
         timings["at_s"] = time.perf_counter() - t0
         extra["at_adapter"] = {"path": str(adapter.path), "key": adapter.key, "built": adapter.built,
@@ -224,14 +224,6 @@ def _reload_trained(model_cfg: ModelConfig, ctx, device: str, adapter_dir: Path)
     from models.adapters import attach_saved
 
     return attach_saved(_fresh_base(model_cfg, ctx, device), adapter_dir, trainable=False).eval()
-
-
-def _partitions(deepspeed: str | None) -> bool:
-    """Whether training in this process left the model's weights as ZeRO-3 shards: ZeRO-3, and
-    (for the AT stage, which one process trains without DeepSpeed) several ranks."""
-    from models.deepspeed_env import world_size, zero_stage
-
-    return bool(deepspeed) and world_size() > 1 and zero_stage(deepspeed) == 3
 
 
 def _fresh_base(model_cfg: ModelConfig, ctx, device: str):

@@ -118,7 +118,6 @@ def _make_trainer_class():
             self._speed = speed or {}   # group_by_length (lengths, seed), shared_prefix, autocast_bf16
             self.eval_history: list[dict] = []
             self.valid_score_s = 0.0
-            self._rank_group = None   # a gloo group for _rank0_scores, made on the first evaluate
 
         def _get_train_sampler(self, train_dataset=None):
             if self._speed.get("lengths") is None:
@@ -142,11 +141,15 @@ def _make_trainer_class():
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
             from harness.core.metrics import compute_auc
+            from models.deepspeed_env import from_rank0
             from models.scoring import YesNoScorer
 
             t0 = time.perf_counter()
             scores = YesNoScorer(self.model, self._tok, **self._scorer_kwargs).score(self._valid_prompts)
-            scores = self._rank0_scores(scores)
+            # every rank scores the whole split; rank 0's scores decide for all, else ranks whose
+            # AUCs differ disagree on saving a best checkpoint or stopping early, and the
+            # collectives inside those pair up wrongly (a hang or a crash)
+            scores = from_rank0(scores)
             auc = compute_auc(self._valid_labels, scores)
             seconds = time.perf_counter() - t0
             self.valid_score_s += seconds
@@ -162,23 +165,6 @@ def _make_trainer_class():
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
-
-        def _rank0_scores(self, scores):
-            """Rank 0's validation scores on every rank of a multi-process trial. Each rank scores
-            the whole split on its own device; had a float difference between two devices split
-            their AUCs, they would disagree on saving a best checkpoint or stopping early, and
-            the collectives inside those would pair up wrongly (a hang or a crash)."""
-            from models.deepspeed_env import world_size
-
-            if world_size() == 1:
-                return scores
-            import torch.distributed as dist
-
-            if self._rank_group is None:   # every rank evaluates at the same steps: made together
-                self._rank_group = dist.new_group(backend="gloo")
-            box = [[float(x) for x in scores]]
-            dist.broadcast_object_list(box, src=0, group=self._rank_group)
-            return box[0]
 
     return AUCTrainer
 

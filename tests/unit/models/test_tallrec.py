@@ -218,7 +218,7 @@ def test_at_cache_race_builds_once(tmp_path, monkeypatch):
         (tmp / "adapter_model.safetensors").write_bytes(b"x")
         (tmp / at_cache.META).write_text("{}")
         os.rename(tmp, target)
-        return {}
+        return {}, False   # (metadata, left the base partitioned)
 
     monkeypatch.setattr(at_cache, "_build", fake_build)
     fork = mp.get_context("fork")

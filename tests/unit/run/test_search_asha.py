@@ -85,3 +85,15 @@ def test_search_trials_get_the_gpus_a_run_gives_the_cell(tmp_path):
     assert report.cells[0].chosen == {"training.learning_rate": 1e-2}
     visible = [json.loads(e)["visible"] for e in Store(db).query("SELECT extra FROM trials")["extra"]]
     assert len(visible) == 2 and all(v in {"0", "1"} for v in visible), visible
+
+
+@pytest.mark.timeout(300)
+def test_a_search_asking_for_gpus_the_cluster_lacks_is_one_error(tmp_path):
+    from harness.core.errors import HarnessError
+
+    grid = tmp_path / "nogpu.search.yaml"
+    grid.write_text(GRID.replace("ray: {num_cpus: 2}", "ray: {num_cpus: 2}\n"
+                                 "overrides:\n  test-search: {resources: {gpus_per_trial: 1}}"))
+    with pytest.raises(HarnessError, match="needs 1 CPU and 1 GPU .* but no Ray node has that"):
+        run_search(grid, db=tmp_path / "r.duckdb")
+    assert Store(tmp_path / "r.duckdb").query("SELECT count(*) AS n FROM search_trials")["n"][0] == 0
